@@ -1,0 +1,55 @@
+"""automl: plugin-based AutoML and hyperparameter search on Optuna.
+
+Public API: :data:`hookimpl` for plugins, :func:`leaderboard` and :func:`load_study` for
+results, :func:`search` to run a spec from Python.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+__version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("automl")
+"""Marks a plugin function as the implementation of a hook in :mod:`automl.hookspecs`."""
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+    from automl.controller import SearchResult
+
+
+def leaderboard(study: str | optuna.Study, storage: str | None = None) -> pd.DataFrame:
+    """The leaderboard of a study as a DataFrame (one row per trial, best first).
+
+    ``study`` is a study name (found in ``reports/<study>/study.db`` unless ``storage``
+    is given) or an ``optuna.Study``.
+    """
+    from automl.reports import leaderboard_frame
+    from automl.studies import load_study as _load
+
+    if isinstance(study, str):
+        study = _load(study, storage)
+    return leaderboard_frame(study)
+
+
+def load_study(study: str, storage: str | None = None) -> optuna.Study:
+    """The Optuna study behind a search, for anything custom."""
+    from automl.studies import load_study as _load
+
+    return _load(study, storage)
+
+
+def search(space: str, overrides: dict[str, Any] | None = None) -> SearchResult:
+    """Run (or resume) the search a spec file describes; ``overrides`` are ``--set`` pairs."""
+    from automl.controller import search as _search
+    from automl.spec import load_spec, resolve_space_path
+
+    return _search(load_spec(resolve_space_path(space),
+                             {k: str(v) for k, v in (overrides or {}).items()}))
+
+
+__all__ = ["__version__", "hookimpl", "leaderboard", "load_study", "search"]

@@ -1,0 +1,68 @@
+"""``automl leaderboard`` and ``automl report``: reading results back from storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return ""
+    try:
+        import pandas as pd
+
+        if pd.isna(value):  # type: ignore[call-overload]
+            return ""
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@click.command()
+@click.argument("study")
+@click.option("--top", "top", type=click.IntRange(min=1), help="Rows to show (default: "
+              "the study's report.top_k).")
+@click.option("--storage", metavar="URL", help="Storage URL (default: reports/STUDY/study.db).")
+def leaderboard(study: str, top: int | None, storage: str | None) -> None:
+    """Print a study's leaderboard in the terminal."""
+    from rich.table import Table
+
+    from automl.cli.console import console
+    from automl.reports import leaderboard_frame, objectives, top_k_of
+    from automl.studies import load_study
+
+    st = load_study(study, storage)
+    frame = leaderboard_frame(st)
+    k = top or top_k_of(st)
+    objs = [o["metric"] for o in objectives(st)]
+    params = list(dict.fromkeys(p for t in st.get_trials(deepcopy=False) for p in t.params))
+    tests = [c for c in frame.columns if c.startswith("test_")
+             and c.removeprefix("test_") in {o.removeprefix("val_") for o in objs}]
+    cols = [c for c in ["rank", "trial", "state", *objs, *tests, "stop_reason", "epochs",
+                        *params, "duration_s"] if c in frame.columns]
+    table = Table(title=f"{study}: {len(frame)} trials, top {min(k, len(frame))}")
+    for c in cols:
+        table.add_column(c, justify="right" if c not in ("state", "stop_reason") else "left")
+    for _, row in frame.head(k).iterrows():
+        table.add_row(*(_fmt(row[c]) for c in cols))
+    console().print(table)
+
+
+@click.command()
+@click.argument("study")
+@click.option("--storage", metavar="URL", help="Storage URL (default: reports/STUDY/study.db).")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write to (default: reports/STUDY).")
+def report(study: str, storage: str | None, out: Path | None) -> None:
+    """Regenerate a study's reports from storage."""
+    from automl.reports import top_k_of, write_reports
+    from automl.studies import default_report_dir, load_study
+
+    st = load_study(study, storage)
+    folder = out or default_report_dir(study)
+    write_reports(st, folder, top_k_of(st))
+    click.echo(f"wrote {folder}/leaderboard.csv and leaderboard.md")

@@ -1,0 +1,87 @@
+"""``automl search`` and ``automl validate``."""
+
+from __future__ import annotations
+
+import click
+
+from automl.log import configure
+from automl.spec import Spec, load_spec, parse_set_options, resolve_space_path
+
+_space = click.option("--space", "space", required=True, metavar="FILE",
+                      help="Spec file, or the name of a bundled one (`automl spaces`).")
+_set = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                    help="Override any spec key, e.g. --set budget.max_epochs=10 (repeatable).")
+
+
+def _load(space: str, sets: tuple[str, ...], shortcuts: dict[str, object]) -> Spec:
+    overrides = {k: str(v) for k, v in shortcuts.items() if v is not None}
+    overrides.update(parse_set_options(list(sets)))
+    return load_spec(resolve_space_path(space), overrides)
+
+
+@click.command()
+@_space
+@click.option("--trials", type=click.IntRange(min=1), help="Budget: finished trials in the study.")
+@click.option("--timeout", metavar="DURATION", help="Budget: wall time of this run (90s, 10m, 2h).")
+@click.option("--workers", type=click.IntRange(min=1), help="Trial processes on this machine.")
+@click.option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")
+@click.option("--storage", metavar="URL", help="Optuna storage URL (default: SQLite in the "
+              "report folder).")
+@click.option("--study", metavar="NAME", help="Study name (default: the spec's).")
+@click.option("--seed", type=int, help="Sampler seed.")
+@_set
+@click.option("-v", "--verbose", count=True, help="More log output.")
+def search(space: str, trials: int | None, timeout: str | None, workers: int | None,
+           device: str | None, storage: str | None, study: str | None, seed: int | None,
+           sets: tuple[str, ...], verbose: int) -> None:
+    """Run (or resume) a search; the reports are kept current as trials finish."""
+    import optuna
+
+    from automl.controller import search as run_search
+
+    configure(verbose)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = _load(space, sets, {"budget.trials": trials, "budget.timeout": timeout,
+                               "execution.workers": workers, "execution.device": device,
+                               "execution.storage": storage, "study": study,
+                               "sampler.seed": seed})
+    result = run_search(spec)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
+    click.echo(f"study {result.study}: {result.n_trials} trials ({counts}); "
+               f"{result.n_new} run now in {result.duration_s:.1f}s; stopped: {result.stop_reason}")
+    if result.best:
+        metrics = result.best["metrics"]
+        shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in sorted(metrics)
+                          if k.startswith(("val_", "test_")) and isinstance(metrics[k], float))
+        click.echo(f"best: trial {result.best['number']}: {shown}")
+        click.echo(f"params: {result.best['params']}")
+    click.echo(f"reports: {result.report_dir}/leaderboard.md, leaderboard.csv, best/")
+
+
+@click.command()
+@_space
+@_set
+def validate(space: str, sets: tuple[str, ...]) -> None:
+    """Check a spec and print the resolved space; nothing is trained."""
+    from rich.table import Table
+
+    from automl.cli.console import console
+    from automl.space import describe
+
+    spec = _load(space, sets, {})
+    out = console()
+    out.print(f"[bold]{spec.source}[/bold]: valid")
+    objectives = ", ".join(f"{o.metric} ({o.direction})" for o in spec.objectives)
+    b = spec.budget
+    out.print(f"study {spec.study} | trainer {spec.trainer} | dataset {spec.dataset.name} "
+                  f"| objective {objectives}")
+    out.print(f"budget: {b.trials} trials, max {b.max_epochs} epochs/trial"
+                  + (f", timeout {b.timeout:g}s" if b.timeout else "")
+                  + f" | sampler {spec.sampler.name} | pruner {spec.pruner.name}")
+    table = Table(title="search space")
+    rows = describe(spec.params)
+    for col in (rows[0].keys() if rows else ["name"]):
+        table.add_column(str(col), overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    out.print(table)

@@ -1,0 +1,68 @@
+"""The engine's side of a trial's per-epoch reports: early stopping, overfitting, pruning.
+
+A trainer calls ``ctx.report(epoch, metrics)``; that lands here. The judge keeps the
+trial's history and best epoch, and answers with a :class:`~automl.stopping.Decision`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+
+from automl.errors import TrialFailed
+from automl.stopping import Decision, EarlyStopping, StopReason
+
+
+class TrialJudge:
+    """Answers one trial's reports.
+
+    Args:
+        stopper: the trial's early stopping (patience and the overfitting rule).
+        trial: the Optuna trial to report the pruning metric to (``None``: no pruning).
+        prune_metric: the metric reported to Optuna each epoch (the first objective).
+    """
+
+    def __init__(self, stopper: EarlyStopping, trial: optuna.Trial | None = None,
+                 prune_metric: str | None = None) -> None:
+        self.stopper = stopper
+        self.trial = trial
+        self.prune_metric = prune_metric
+        self.history: list[dict[str, float]] = []
+        self.best_epoch: int | None = None
+        self.best_metrics: dict[str, float] = {}
+        self.stop_reason: StopReason | None = None
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history)
+
+    def __call__(self, epoch: int, metrics: Mapping[str, Any]) -> Decision:
+        clean = {k: float(v) for k, v in metrics.items()}
+        for key, value in clean.items():
+            if not math.isfinite(value) and (key.endswith("loss") or key == self.stopper.monitor
+                                             or key == self.prune_metric):
+                raise TrialFailed(f"non-finite {key} ({value}) at epoch {epoch}")
+        self.history.append({"epoch": epoch, **clean})
+        try:
+            decision = self.stopper.update(epoch, clean)
+        except KeyError:
+            raise TrialFailed(
+                f"the trainer did not report {self.stopper.monitor!r} (early_stopping.monitor); "
+                f"it reported: {', '.join(sorted(clean))}"
+            ) from None
+        if decision.improved:
+            self.best_epoch, self.best_metrics = epoch, clean
+        if self.trial is not None and self.prune_metric is not None:
+            if self.prune_metric not in clean:
+                raise TrialFailed(f"the trainer did not report {self.prune_metric!r} "
+                                  f"(the objective); it reported: {', '.join(sorted(clean))}")
+            self.trial.report(clean[self.prune_metric], epoch)
+            if not decision.stop and self.trial.should_prune():
+                decision = Decision(stop=True, reason=StopReason.PRUNED,
+                                    improved=decision.improved)
+        if decision.stop:
+            self.stop_reason = decision.reason
+        return decision

@@ -1,0 +1,224 @@
+"""The plugin host: loads the ``automl`` entry-point group and owns the registries.
+
+Built-in plugins are found exactly like third-party ones, through entry points. Every
+registration hook is called once per implementing plugin, with a ``register`` callback
+that knows which plugin is calling, so a duplicate name is an error naming both plugins.
+Plugins are loaded in a sorted order, and the order never decides who wins.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Generic, TypeVar
+
+import pluggy
+
+from automl import hookspecs
+from automl.data import DatasetLoader
+from automl.errors import PluginError
+from automl.hints import did_you_mean
+from automl.log import get_logger
+from automl.trainer import Trainer
+
+logger = get_logger(__name__)
+
+ENTRY_POINT_GROUP = "automl"
+
+T = TypeVar("T")
+
+
+@dataclass
+class PluginInfo:
+    """One loaded (or failed) plugin, for ``automl plugins list``."""
+
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    error: str | None = None
+    provides: dict[str, list[str]] = field(default_factory=dict)
+
+
+class Registry(Generic[T]):
+    """Name → object, remembering which plugin registered each name."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, tuple[T, str]] = {}
+
+    def add(self, name: str, obj: T, plugin: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {plugin!r} registered a {self.kind} without a name")
+        if name in self._items:
+            other = self._items[name][1]
+            raise PluginError(
+                f"{self.kind} {name!r} is registered by two plugins: {other!r} and {plugin!r}; "
+                f"uninstall or block one of them (AUTOML_PLUGINS / AUTOML_BLOCK_PLUGINS)"
+            )
+        self._items[name] = (obj, plugin)
+
+    def get(self, name: str) -> T:
+        """The object registered as ``name``; a :class:`KeyError` with a hint otherwise."""
+        try:
+            return self._items[name][0]
+        except KeyError:
+            raise KeyError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        known = ", ".join(sorted(self._items)) or "none installed"
+        return f"unknown {self.kind} {name!r}{did_you_mean(name, self._items)}; known: {known}"
+
+    def provider(self, name: str) -> str:
+        return self._items[name][1]
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[tuple[str, T, str]]:
+        for name in sorted(self._items):
+            obj, plugin = self._items[name]
+            yield name, obj, plugin
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _split_env(var: str) -> set[str] | None:
+    raw = os.environ.get(var)
+    if raw is None:
+        return None
+    return {p.strip() for p in raw.split(",") if p.strip()}
+
+
+class PluginHost:
+    """Loads plugins and collects what they register.
+
+    Args:
+        entry_points: load the ``automl`` entry-point group (off in some tests).
+        allow: only these plugin names (default: ``AUTOML_PLUGINS``, comma-separated).
+        block: never these plugin names (default: ``AUTOML_BLOCK_PLUGINS``).
+    """
+
+    def __init__(self, *, entry_points: bool = True, allow: Iterable[str] | None = None,
+                 block: Iterable[str] | None = None) -> None:
+        self.pm = pluggy.PluginManager("automl")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.trainers: Registry[Trainer] = Registry("trainer")
+        self.datasets: Registry[DatasetLoader] = Registry("dataset")
+        self._allow = set(allow) if allow is not None else _split_env("AUTOML_PLUGINS")
+        self._block = set(block) if block is not None else (_split_env("AUTOML_BLOCK_PLUGINS")
+                                                            or set())
+        self._collected = False
+        if entry_points:
+            self.load_entry_points()
+
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
+        """Import and register every entry point of ``group``; a broken one is skipped."""
+        eps = sorted(md.entry_points(group=group), key=lambda e: e.name)
+        for ep in eps:
+            if ep.name in self.plugins or self._skipped(ep.name):
+                continue
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(name=ep.name, module=ep.value,
+                              distribution=dist.name if dist else None,
+                              version=dist.version if dist else None)
+            try:
+                module = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any import failure skips only this plugin
+                info.error = f"{type(exc).__name__}: {exc}"
+                logger.warning("plugin %r (%s) failed to import and is skipped: %s",
+                               ep.name, ep.value, info.error)
+                self.plugins[ep.name] = info
+                continue
+            self._register(module, info)
+
+    def register(self, plugin: ModuleType | object, name: str | None = None) -> str:
+        """Register a module or object holding ``@automl.hookimpl`` functions (tests, apps)."""
+        name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
+        self._register(plugin, PluginInfo(name=name, module=getattr(plugin, "__name__", name)))
+        return name
+
+    def _skipped(self, name: str) -> bool:
+        return name in self._block or (self._allow is not None and name not in self._allow)
+
+    def _register(self, plugin: Any, info: PluginInfo) -> None:
+        if self._collected:
+            raise PluginError(f"plugin {info.name!r} registered after the registries were built")
+        self.pm.register(plugin, name=info.name)
+        self.plugins[info.name] = info
+
+    def collect(self) -> PluginHost:
+        """Call the registration hooks once; later calls do nothing."""
+        if self._collected:
+            return self
+        self._collected = True
+        self.pm.check_pending()
+        self._call_register_hook("register_trainers", self.trainers)
+        self._call_register_hook("register_datasets", self.datasets)
+        return self
+
+    def _call_register_hook(self, hook_name: str, registry: Registry[Any]) -> None:
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in sorted(caller.get_hookimpls(), key=lambda i: i.plugin_name):
+            plugin = impl.plugin_name
+
+            def register(obj: Any, _plugin: str = plugin) -> None:
+                registry.add(getattr(obj, "name", None), obj, _plugin)  # type: ignore[arg-type]
+                provides = self.plugins[_plugin].provides.setdefault(registry.kind, [])
+                provides.append(obj.name)
+
+            try:
+                impl.function(**_accepted({"register": register}, impl.argnames))
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin {plugin!r} raised in {hook_name}: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call an observer hook; a plugin's exception is logged with its name, not raised."""
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in caller.get_hookimpls():
+            try:
+                impl.function(**_accepted(kwargs, impl.argnames))
+            except Exception as exc:  # noqa: BLE001 - observers never stop a study
+                logger.warning("plugin %r raised in %s: %s: %s", impl.plugin_name, hook_name,
+                               type(exc).__name__, exc)
+
+    def trainer(self, name: str) -> Trainer:
+        return self.collect().trainers.get(name)
+
+    def dataset(self, name: str) -> DatasetLoader:
+        return self.collect().datasets.get(name)
+
+
+def _accepted(kwargs: dict[str, Any], argnames: tuple[str, ...]) -> dict[str, Any]:
+    """Pass an implementation only the arguments it declares (hooks grow by adding)."""
+    return {k: v for k, v in kwargs.items() if k in argnames}
+
+
+_default: PluginHost | None = None
+
+
+def get_plugin_host() -> PluginHost:
+    """The process-wide host, loaded on first use."""
+    global _default
+    if _default is None:
+        _default = PluginHost().collect()
+    return _default
+
+
+def reset_plugin_host() -> None:
+    """Forget the process-wide host (tests; after installing a plugin)."""
+    global _default
+    _default = None
+
+

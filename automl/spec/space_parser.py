@@ -1,0 +1,455 @@
+"""Parsing and validating the ``params:`` section into a Space (see ``params`` for the forms).
+
+Two passes: first each param on its own (its keys, numbers, choices), then the references
+between params (``when``, ``repeat``), which also fix the order to sample in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from automl.errors import SpecError
+from automl.spec.keypath import KeyPath, Locator, did_you_mean, quote_list, show
+from automl.spec.params import (
+    SCALAR_TYPES,
+    CategoricalParam,
+    Condition,
+    FixedParam,
+    FloatParam,
+    IntParam,
+    Param,
+    RepeatBlock,
+    Scalar,
+    Space,
+    same_value,
+)
+
+__all__ = ["parse_space"]
+
+# No dots: they join the flattened names (conv.0.channels). No leading digit: a part that
+# is all digits is a list index there.
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TYPES = ("float", "int", "categorical")
+
+
+def parse_space(data: Any, *, locator: Locator | None = None, path: KeyPath = ("params",)) -> Space:
+    """Parse and validate a ``params:`` section; raise SpecError on the first problem."""
+    return _Parser(locator or Locator()).top(data, tuple(path))
+
+
+_FORM_KEYS: dict[str, tuple[str, ...]] = {
+    "float": ("type", "low", "high", "log", "step", "when"),
+    "int": ("type", "low", "high", "log", "step", "when"),
+    "categorical": ("type", "choices", "when"),
+    "fixed value": ("value", "when"),
+    "repeat block": ("repeat", "params", "when"),
+}
+_ALL_KEYS = tuple(dict.fromkeys(k for keys in _FORM_KEYS.values() for k in keys))
+
+
+class _Parser:
+    """Two passes: the shape of each param, then the references between them."""
+
+    def __init__(self, locator: Locator) -> None:
+        self.loc = locator
+
+    def fail(self, path: KeyPath, message: str) -> SpecError:
+        return self.loc.error(path, message)
+
+    # -- pass 1: each param on its own ---------------------------------------------------
+
+    def top(self, data: Any, path: KeyPath) -> Space:
+        if data is None:
+            return Space()
+        params = self.scope(data, path, in_block=False)
+        return self.resolve(params, path)
+
+    def scope(self, data: Any, path: KeyPath, *, in_block: bool) -> dict[str, Param]:
+        if not isinstance(data, dict):
+            raise self.fail(path, f"expected a mapping of param name -> param, got {show(data)}")
+        params: dict[str, Param] = {}
+        for name, raw in data.items():
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise self.fail(
+                    path + (name,),
+                    f"invalid param name {show(name)}: use letters, digits and _ only, "
+                    "starting with a letter or _ (dots join nested names)",
+                )
+            params[name] = self.param(name, raw, path + (name,), in_block=in_block)
+        return params
+
+    def param(self, name: str, raw: Any, path: KeyPath, *, in_block: bool) -> Param:
+        if isinstance(raw, list):
+            return CategoricalParam(name, self.choices(raw, path))
+        if isinstance(raw, SCALAR_TYPES):
+            return FixedParam(name, raw)
+        if not isinstance(raw, dict):
+            raise self.fail(path, f"expected a param, got {type(raw).__name__}")
+        if not raw:
+            raise self.fail(
+                path,
+                "an empty mapping is not a param: give {type: float|int|categorical, ...}, "
+                "a list of choices, or a fixed value",
+            )
+        form = self.form(raw, path)
+        valid = _FORM_KEYS.get(form, _ALL_KEYS)
+        for key in raw:
+            if key not in valid:
+                where = f"a {form} param" if form in _TYPES else f"a {form}"
+                raise self.fail(
+                    path + (key,),
+                    f"unknown key {show(key)} for {where}{did_you_mean(key, valid)}; "
+                    f"valid keys: {quote_list(valid)}",
+                )
+        when = self.when(raw["when"], path + ("when",)) if "when" in raw else None
+        if form == "repeat block":
+            return self.block(name, raw, path, when, in_block=in_block)
+        if form == "fixed value":
+            return FixedParam(name, raw["value"], when)
+        if form == "categorical":
+            return CategoricalParam(
+                name, self.choices(raw.get("choices"), path + ("choices",)), when
+            )
+        return self.numeric(name, form, raw, path, when)
+
+    def form(self, raw: dict[Any, Any], path: KeyPath) -> str:
+        if "repeat" in raw or "params" in raw:
+            return "repeat block"
+        if "value" in raw:
+            return "fixed value"
+        if "type" in raw:
+            kind = raw["type"]
+            if kind not in _TYPES:
+                raise self.fail(
+                    path + ("type",),
+                    f"unknown type {show(kind)}{did_you_mean(kind, _TYPES)}; "
+                    f"expected one of {quote_list(_TYPES)}",
+                )
+            return str(kind)
+        if "choices" in raw:
+            return "categorical"
+        for key in raw:
+            if key not in _ALL_KEYS:
+                raise self.fail(
+                    path + (key,),
+                    f"unknown key {show(key)}{did_you_mean(key, _ALL_KEYS)}; "
+                    f"valid keys: {quote_list(_ALL_KEYS)}",
+                )
+        if "low" in raw or "high" in raw:
+            raise self.fail(path, "missing key 'type': say whether this range is float or int")
+        raise self.fail(
+            path,
+            "a param needs 'type' (float, int, categorical), 'choices', 'value' or 'repeat'",
+        )
+
+    def number(self, raw: dict[Any, Any], key: str, path: KeyPath, *, integer: bool) -> Any:
+        if key not in raw:
+            raise self.fail(path + (key,), f"missing key '{key}'")
+        value = raw[key]
+        expected = "an integer" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(path + (key,), f"expected {expected}, got {show(value)}")
+        if not math.isfinite(value):
+            raise self.fail(path + (key,), f"expected a finite number, got {value}")
+        if integer:
+            if isinstance(value, float) and not value.is_integer():
+                raise self.fail(path + (key,), f"expected an integer, got {value}")
+            return int(value)
+        return float(value)
+
+    def numeric(
+        self, name: str, kind: str, raw: dict[Any, Any], path: KeyPath, when: Condition | None
+    ) -> Param:
+        integer = kind == "int"
+        low = self.number(raw, "low", path, integer=integer)
+        high = self.number(raw, "high", path, integer=integer)
+        log = raw.get("log", False)
+        if not isinstance(log, bool):
+            raise self.fail(path + ("log",), f"expected true or false, got {show(log)}")
+        step = self.number(raw, "step", path, integer=integer) if "step" in raw else None
+        if integer and low > high:
+            raise self.fail(
+                path + ("low",),
+                f"low must be less than or equal to high for '{name}' (got low={low}, high={high})",
+            )
+        if not integer and low >= high:
+            raise self.fail(
+                path + ("low",),
+                f"low must be less than high for '{name}' (got low={low}, high={high})",
+            )
+        if log and low <= 0:
+            raise self.fail(
+                path + ("low",),
+                f"log: true needs low > 0 (got low={low}): a log scale cannot reach zero",
+            )
+        if step is not None:
+            if step <= 0:
+                raise self.fail(path + ("step",), f"step must be > 0, got {step}")
+            if log and not (integer and step == 1):
+                raise self.fail(
+                    path + ("step",),
+                    "step cannot be combined with log: true (Optuna has no stepped log "
+                    "ranges); remove one of them",
+                )
+            self.check_grid(low, high, step, path + ("step",))
+        if integer:
+            return IntParam(name, low, high, log, 1 if step is None else step, when)
+        return FloatParam(name, low, high, log, step, when)
+
+    def check_grid(self, low: float, high: float, step: float, path: KeyPath) -> None:
+        # Decimal arithmetic on the written values, as Optuna does, so 0.5 / 0.05 is exact.
+        try:
+            span = Decimal(str(high)) - Decimal(str(low))
+            off = span % Decimal(str(step))
+        except InvalidOperation:
+            return
+        if off != 0:
+            top = Decimal(str(high)) - off
+            raise self.fail(
+                path,
+                f"high - low = {span} is not a multiple of step = {step}; Optuna would "
+                f"silently lower high to {top}: change high or step",
+            )
+
+    def choices(self, raw: Any, path: KeyPath) -> tuple[Scalar, ...]:
+        if not isinstance(raw, list):
+            raise self.fail(path, f"expected a list of choices, got {show(raw)}")
+        if not raw:
+            raise self.fail(path, "choices must not be empty")
+        for index, choice in enumerate(raw):
+            if not isinstance(choice, SCALAR_TYPES):
+                raise self.fail(
+                    path + (index,),
+                    f"a choice must be null, a boolean, a number or a string, got {show(choice)}",
+                )
+            if isinstance(choice, float) and math.isnan(choice):
+                raise self.fail(path + (index,), "NaN cannot be a choice")
+            # Optuna finds a choice with ==, so true and 1 (or 1 and 1.0) would be one choice.
+            first = next((i for i, c in enumerate(raw[:index]) if c == choice), None)
+            if first is not None:
+                same = "" if same_value(raw[first], choice) else ", which Optuna treats as equal"
+                raise self.fail(
+                    path + (index,),
+                    f"duplicate choice: {show(choice)} (item {index}) and {show(raw[first])} "
+                    f"(item {first}){same}",
+                )
+        return tuple(raw)
+
+    def when(self, raw: Any, path: KeyPath) -> Condition:
+        if not isinstance(raw, dict) or not raw:
+            raise self.fail(
+                path, f"expected a mapping {{param: value or [values]}}, got {show(raw)}"
+            )
+        for name, allowed in raw.items():
+            items = allowed if isinstance(allowed, list) else [allowed]
+            if not items:
+                raise self.fail(path + (name,), "the list of allowed values is empty")
+            for value in items:
+                if not isinstance(value, SCALAR_TYPES):
+                    raise self.fail(
+                        path + (name,),
+                        f"expected a value or a list of values, got {show(value)}",
+                    )
+        return Condition.of(raw)
+
+    def block(
+        self,
+        name: str,
+        raw: dict[Any, Any],
+        path: KeyPath,
+        when: Condition | None,
+        *,
+        in_block: bool,
+    ) -> RepeatBlock:
+        if in_block:
+            raise self.fail(path, "repeat blocks cannot be nested")
+        for key in ("repeat", "params"):
+            if key not in raw:
+                raise self.fail(path + (key,), f"a repeat block needs '{key}'")
+        repeat = raw["repeat"]
+        if isinstance(repeat, bool) or not isinstance(repeat, (int, str)):
+            raise self.fail(
+                path + ("repeat",),
+                f"expected a param name or a layer count, got {show(repeat)}",
+            )
+        if isinstance(repeat, int) and repeat < 0:
+            raise self.fail(path + ("repeat",), f"the layer count must be >= 0, got {repeat}")
+        inner = raw["params"]
+        if not isinstance(inner, dict) or not inner:
+            raise self.fail(path + ("params",), "a repeat block needs a mapping of params")
+        params = self.scope(inner, path + ("params",), in_block=True)
+        return RepeatBlock(name, repeat, Space(params), when)
+
+    # -- pass 2: references (when, repeat) and the sampling order ------------------------
+
+    def resolve(self, params: dict[str, Param], path: KeyPath) -> Space:
+        deps: dict[str, list[str]] = {}
+        for name, param in list(params.items()):
+            here = path + (name,)
+            deps[name] = self.check_when(param, here, params, None)
+            if isinstance(param, RepeatBlock):
+                params[name] = self.resolve_block(param, here, params, deps[name])
+        return Space(params, self.order(params, deps, path))
+
+    def resolve_block(
+        self, block: RepeatBlock, path: KeyPath, top: dict[str, Param], deps: list[str]
+    ) -> RepeatBlock:
+        if isinstance(block.repeat, str):
+            self.check_count(block.repeat, path + ("repeat",), top, block)
+            deps.append(block.repeat)
+        inner = dict(block.params)
+        inner_deps: dict[str, list[str]] = {}
+        for name, param in inner.items():
+            here = path + ("params", name)
+            local = self.check_when(param, here, inner, top)
+            inner_deps[name] = [n for n in local if n in inner]
+            deps.extend(n for n in local if n not in inner)
+        order = self.order(inner, inner_deps, path + ("params",))
+        return replace(block, params=Space(inner, order))
+
+    def check_count(
+        self, name: str, path: KeyPath, top: dict[str, Param], block: RepeatBlock
+    ) -> None:
+        if name not in top:
+            if name in block.params:
+                raise self.fail(
+                    path,
+                    f"'{name}' is inside the block; the layer count must be a top-level param",
+                )
+            raise self.fail(
+                path,
+                f"unknown param {show(name)}{did_you_mean(name, top)}; repeat takes a "
+                "top-level int param or a number",
+            )
+        counter = top[name]
+        if isinstance(counter, IntParam):
+            ok, values = counter.low >= 0, [counter.low]
+        elif isinstance(counter, CategoricalParam):
+            values = list(counter.choices)
+            ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values)
+        elif isinstance(counter, FixedParam):
+            values = [counter.value]
+            ok = isinstance(counter.value, int) and not isinstance(counter.value, bool)
+            ok = ok and counter.value >= 0
+        else:
+            values, ok = [], False
+        if not ok:
+            raise self.fail(
+                path,
+                f"the layer count '{name}' must be a param of non-negative integers "
+                f"(e.g. {{type: int, low: 1, high: 4}}), but it is {_KIND[type(counter)]}"
+                + (f" with {quote_list(show(v) for v in values)}" if values else ""),
+            )
+
+    def check_when(
+        self,
+        param: Param,
+        path: KeyPath,
+        scope: dict[str, Param],
+        outer: dict[str, Param] | None,
+    ) -> list[str]:
+        """Check the names and values of ``param.when``; return the names it reads."""
+        if param.when is None:
+            return []
+        visible = dict(outer or {})
+        visible.update(scope)  # a block's own params hide top-level ones of the same name
+        for name, allowed in param.when.clauses:
+            here = path + ("when", name)
+            if name == param.name:
+                raise self.fail(here, f"'{name}' cannot be conditioned on itself")
+            if name not in visible:
+                names = [
+                    n
+                    for n, p in visible.items()
+                    if n != param.name and not isinstance(p, RepeatBlock)
+                ]
+                raise self.fail(
+                    here,
+                    f"unknown param {show(name)}{did_you_mean(name, names)}; "
+                    f"when can name: {quote_list(names)}",
+                )
+            target = visible[name]
+            if isinstance(target, RepeatBlock):
+                raise self.fail(here, f"'{name}' is a repeat block; when can only name params")
+            for value in allowed:
+                problem = _impossible(target, value)
+                if problem:
+                    raise self.fail(here, problem)
+        return list(param.when.names)
+
+    def order(
+        self, params: dict[str, Param], deps: dict[str, list[str]], path: KeyPath
+    ) -> list[str]:
+        done: list[str] = []
+        placed: set[str] = set()
+        pending = list(params)
+        while pending:
+            # The first param, in YAML order, whose dependencies are all sampled already.
+            ready = next(
+                (n for n in pending if all(d in placed for d in deps[n] if d in params)), None
+            )
+            if ready is None:
+                cycle = _find_cycle(pending, deps)
+                raise self.fail(
+                    path + (cycle[0], "when"),
+                    "the conditions form a cycle: " + " -> ".join(cycle + [cycle[0]]),
+                )
+            done.append(ready)
+            placed.add(ready)
+            pending.remove(ready)
+        return done
+
+
+_KIND = {
+    FloatParam: "a float param",
+    IntParam: "an int param",
+    CategoricalParam: "a categorical param",
+    FixedParam: "a fixed value",
+    RepeatBlock: "a repeat block",
+}
+
+
+def _impossible(target: Param, value: Any) -> str:
+    """Why ``target`` can never equal ``value`` (a message), or "" when it can."""
+    name = target.name
+    if isinstance(target, CategoricalParam):
+        if any(same_value(value, c) for c in target.choices):
+            return ""
+        return (
+            f"{show(value)} is not a choice of '{name}'"
+            f"{did_you_mean(value, target.choices)}; choices: "
+            f"{quote_list(show(c) for c in target.choices)}"
+        )
+    if isinstance(target, FixedParam):
+        if same_value(value, target.value):
+            return ""
+        return f"'{name}' is fixed to {show(target.value)}, so it is never {show(value)}"
+    if isinstance(target, (IntParam, FloatParam)):
+        kind = "int" if isinstance(target, IntParam) else "float"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"'{name}' is a {kind} param; it is never {show(value)}"
+        if not target.low <= value <= target.high:
+            return f"'{name}' ranges over [{target.low}, {target.high}]; it is never {show(value)}"
+        off_grid = isinstance(target, IntParam) and (
+            value != int(value) or (value - target.low) % target.step
+        )
+        if off_grid:
+            return (
+                f"'{name}' takes integers from {target.low} in steps of {target.step}; "
+                f"it is never {show(value)}"
+            )
+    return ""
+
+
+def _find_cycle(pending: list[str], deps: dict[str, list[str]]) -> list[str]:
+    """One dependency cycle among ``pending`` (each of which waits on another pending)."""
+    members = set(pending)
+    node, trail = pending[0], []
+    while node not in trail:
+        trail.append(node)
+        node = next(d for d in deps[node] if d in members)
+    return trail[trail.index(node) :]

@@ -1,0 +1,66 @@
+"""A convolutional network for image data, one conv block per entry of ``params['conv']``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+import automl
+from automl.errors import TrialFailed
+from automl.torch import TorchTrainer
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh, "elu": nn.ELU,
+}
+
+
+def activation(name: str) -> nn.Module:
+    """The activation module named ``name`` (relu, gelu, silu, tanh, elu)."""
+    try:
+        return ACTIVATIONS[str(name).lower()]()
+    except KeyError:
+        raise TrialFailed(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}") from None
+
+
+def build_cnn(params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int) -> nn.Module:
+    """Conv blocks (conv, batch norm, activation, 2x2 max-pool while the map is >= 4 wide),
+    global average pooling, dropout and a linear head.
+
+    Params: ``conv`` (list of ``{channels, kernel}``; default one block of 32 with kernel 3),
+    ``activation`` (relu), ``dropout`` (0.0), ``batch_norm`` (true), ``dense`` (0: a hidden
+    linear layer of that width before the head when > 0).
+    """
+    if len(input_shape) != 3:
+        raise TrialFailed(f"the cnn trainer needs image data (channels, height, width); "
+                          f"this dataset's samples have shape {input_shape}")
+    channels, height, width = input_shape
+    blocks = params.get("conv") or [{"channels": 32, "kernel": 3}]
+    act = params.get("activation", "relu")
+    layers: list[nn.Module] = []
+    size = min(height, width)
+    for block in blocks:
+        out_ch, kernel = int(block["channels"]), int(block.get("kernel", 3))
+        layers.append(nn.Conv2d(channels, out_ch, kernel, padding=kernel // 2,
+                                bias=not params.get("batch_norm", True)))
+        if params.get("batch_norm", True):
+            layers.append(nn.BatchNorm2d(out_ch))
+        layers.append(activation(act))
+        if size >= 4:
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+        channels = out_ch
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(float(params.get("dropout", 0.0)))]
+    dense = int(params.get("dense", 0))
+    if dense > 0:
+        layers += [nn.Linear(channels, dense), activation(act)]
+        channels = dense
+    layers.append(nn.Linear(channels, n_outputs))
+    return nn.Sequential(*layers)
+
+
+@automl.hookimpl
+def register_trainers(register: Callable[[TorchTrainer], None]) -> None:
+    register(TorchTrainer("cnn", build_cnn, tasks=("classification", "regression"),
+                          description="convolutional network for images (conv blocks)"))

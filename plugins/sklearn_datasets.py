@@ -1,0 +1,63 @@
+"""The datasets scikit-learn bundles (no download): digits, iris, wine, breast_cancer, diabetes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn import datasets as skd
+
+import automl
+from automl.data import Dataset, DatasetLoader
+from automl.errors import DataError
+
+
+def _no_args(name: str, args: dict[str, Any]) -> None:
+    if args:
+        raise DataError(f"dataset {name!r} takes no arguments; got {', '.join(sorted(args))}")
+
+
+def load_digits(**args: Any) -> Dataset:
+    """1,797 handwritten digits as 1x8x8 images scaled to [0, 1] (10 classes)."""
+    _no_args("digits", args)
+    bunch = skd.load_digits()
+    x = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]
+    return Dataset(name="digits", x=x, y=bunch.target.astype(np.int64),
+                   task="classification",
+                   class_names=tuple(str(c) for c in bunch.target_names))
+
+
+def _tabular(name: str, loader: Callable[..., Any], task: str) -> Callable[..., Dataset]:
+    def load(**args: Any) -> Dataset:
+        _no_args(name, args)
+        bunch = loader()
+        y = bunch.target.astype(np.int64 if task == "classification" else np.float32)
+        classes = tuple(str(c) for c in getattr(bunch, "target_names", ())) \
+            if task == "classification" else ()
+        return Dataset(name=name, x=bunch.data.astype(np.float32), y=y, task=task,  # type: ignore[arg-type]
+                       feature_names=tuple(str(f) for f in bunch.feature_names),
+                       class_names=classes)
+
+    load.__doc__ = f"scikit-learn's bundled {name} dataset ({task})."
+    return load
+
+
+LOADERS = [
+    DatasetLoader("digits", load_digits, "1,797 8x8 handwritten digits, as 1x8x8 images"),
+    DatasetLoader("iris", _tabular("iris", skd.load_iris, "classification"),
+                  "150 iris flowers, 4 features, 3 classes"),
+    DatasetLoader("wine", _tabular("wine", skd.load_wine, "classification"),
+                  "178 wines, 13 features, 3 classes"),
+    DatasetLoader("breast_cancer", _tabular("breast_cancer", skd.load_breast_cancer,
+                                            "classification"),
+                  "569 tumours, 30 features, 2 classes"),
+    DatasetLoader("diabetes", _tabular("diabetes", skd.load_diabetes, "regression"),
+                  "442 patients, 10 features, regression target"),
+]
+
+
+@automl.hookimpl
+def register_datasets(register: Callable[[DatasetLoader], None]) -> None:
+    for loader in LOADERS:
+        register(loader)

@@ -1,0 +1,1 @@
+"""Spec files bundled with automl (installed as ``automl_spaces``); `automl spaces` lists them."""
