@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from automl import checkpoints
 from automl.algorithms import AlgorithmError, build_pruner, build_sampler
-from automl.data import DataSplits, make_splits
+from automl.data import DatasetLoader, DataSplits, make_splits
 from automl.devices import resolve_device
 from automl.errors import AutomlError, DataError
 from automl.execution import TrialOutcome, run_trial
@@ -91,17 +91,11 @@ class Controller:
 
     # -- set-up ---------------------------------------------------------------------------
     def _lookup_trainer(self) -> Trainer:
-        try:
-            return self.host.trainers.get(self.spec.trainer)
-        except KeyError as exc:
-            raise self.spec.error(("trainer",), exc.args[0]) from None
+        return lookup_trainer(self.spec, self.host)
 
     def _load_data(self) -> DataSplits:
         ds = self.spec.dataset
-        try:
-            loader = self.host.datasets.get(ds.name)
-        except KeyError as exc:
-            raise self.spec.error(("dataset", "name"), exc.args[0]) from None
+        loader = lookup_dataset(self.spec, self.host)
         try:
             dataset = loader.load(**ds.args)
         except DataError:
@@ -117,16 +111,7 @@ class Controller:
         return make_splits(dataset, val=sp.val, test=sp.test, seed=sp.seed, stratify=sp.stratify)
 
     def _algorithms(self) -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner]:
-        s, p = self.spec.sampler, self.spec.pruner
-        try:
-            sampler = build_sampler(s.name, self.seed, s.options)
-        except AlgorithmError as exc:
-            raise self.spec.error(("sampler", exc.key), str(exc)) from None
-        try:
-            pruner = build_pruner(p.name, self.spec.budget.max_epochs, p.options)
-        except AlgorithmError as exc:
-            raise self.spec.error(("pruner", exc.key), str(exc)) from None
-        return sampler, pruner
+        return build_algorithms(self.spec, self.seed)
 
     def open(self) -> optuna.Study:
         """Create or load the study; enqueue the spec's warm-start configs on creation."""
@@ -347,6 +332,46 @@ def _counts(study: optuna.Study) -> dict[str, int]:
         if key:
             out[key] = out.get(key, 0) + 1
     return out
+
+
+def lookup_trainer(spec: Spec, host: PluginHost) -> Trainer:
+    """The spec's trainer; a spec error at ``trainer`` with a hint when it is unknown."""
+    try:
+        return host.collect().trainers.get(spec.trainer)
+    except KeyError as exc:
+        raise spec.error(("trainer",), exc.args[0]) from None
+
+
+def lookup_dataset(spec: Spec, host: PluginHost) -> DatasetLoader:
+    """The spec's dataset loader; a spec error at ``dataset.name`` when it is unknown."""
+    try:
+        return host.collect().datasets.get(spec.dataset.name)
+    except KeyError as exc:
+        raise spec.error(("dataset", "name"), exc.args[0]) from None
+
+
+def build_algorithms(spec: Spec, seed: int | None
+                     ) -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner]:
+    """The spec's sampler and pruner; a spec error at the bad name or option."""
+    s, p = spec.sampler, spec.pruner
+    try:
+        sampler = build_sampler(s.name, seed, s.options)
+    except AlgorithmError as exc:
+        raise spec.error(("sampler", exc.key), str(exc)) from None
+    try:
+        pruner = build_pruner(p.name, spec.budget.max_epochs, p.options)
+    except AlgorithmError as exc:
+        raise spec.error(("pruner", exc.key), str(exc)) from None
+    return sampler, pruner
+
+
+def check_spec(spec: Spec, host: PluginHost | None = None) -> None:
+    """Everything ``automl validate`` checks beyond the file itself: the trainer, dataset,
+    sampler and pruner names exist and the sampler/pruner options are accepted."""
+    host = host or get_plugin_host()
+    lookup_trainer(spec, host)
+    lookup_dataset(spec, host)
+    build_algorithms(spec, spec.sampler.seed)
 
 
 def search(spec: Spec, host: PluginHost | None = None) -> SearchResult:

@@ -123,3 +123,16 @@ def test_ctrl_c_keeps_finished_trials_exits_130_and_resumes_to_the_budget(
     # the interrupted trial's params ran again first
     retried = frame[frame["trial"] == 3].iloc[0]
     assert retried["x"] == stopped["x"]
+
+
+def test_validate_checks_plugin_and_algorithm_names(write_spec: Spec) -> None:
+    path = write_spec("""
+        trainer: cnn
+        dataset: {name: digits}
+        sampler: {name: tpee}
+        params:
+          lr: {type: float, low: 1e-4, high: 1e-1, log: true}
+        """)
+    result = CliRunner().invoke(main, ["validate", "--space", str(path)])
+    assert result.exit_code == 2
+    assert ":3: sampler.name: unknown sampler 'tpee' (did you mean 'tpe'?)" in result.output

@@ -66,9 +66,11 @@ def validate(space: str, sets: tuple[str, ...]) -> None:
     from rich.table import Table
 
     from automl.cli.console import console
+    from automl.controller import check_spec
     from automl.space import describe
 
     spec = _load(space, sets, {})
+    check_spec(spec)
     out = console()
     out.print(f"[bold]{spec.source}[/bold]: valid")
     objectives = ", ".join(f"{o.metric} ({o.direction})" for o in spec.objectives)
