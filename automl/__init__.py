@@ -26,7 +26,11 @@ def leaderboard(study: str | optuna.Study, storage: str | None = None) -> pd.Dat
     """The leaderboard of a study as a DataFrame (one row per trial, best first).
 
     ``study`` is a study name (found in ``reports/<study>/study.db`` unless ``storage``
-    is given) or an ``optuna.Study``.
+    is given) or an ``optuna.Study``. The columns are ``leaderboard.csv``'s, in the same
+    order (README: "Leaderboard columns"); dtypes: ``rank``, ``epochs``, ``best_epoch``,
+    ``n_params`` and ``pareto_rank`` nullable ``Int64``; ``trial`` ``int64``; ``state``,
+    ``stop_reason``, ``device`` and ``error`` ``string``; ``feasible`` and ``pareto``
+    nullable ``boolean``; metrics and ``duration_s`` ``float64``; params as sampled.
     """
     from automl.reports import leaderboard_frame
     from automl.studies import load_study as _load

@@ -1,95 +1,108 @@
-"""Samplers and pruners by name, built from a spec's ``sampler:`` and ``pruner:`` sections."""
+"""Samplers and pruners by name: the types plugins register, and building them from a spec.
+
+Every sampler and pruner, the built-in ones included (``automl_plugins.search``), comes
+from a ``register_samplers`` / ``register_pruners`` hook.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 
-from automl.hints import did_you_mean
+from automl.log import get_logger
+from automl.spec.params import Space
 
-SamplerFactory = Callable[..., optuna.samplers.BaseSampler]
-PrunerFactory = Callable[..., optuna.pruners.BasePruner]
-
-
-def _tpe(seed: int | None, **options: Any) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.TPESampler(seed=seed, **options)
+logger = get_logger(__name__)
 
 
-def _random(seed: int | None, **options: Any) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.RandomSampler(seed=seed, **options)
+@dataclass(frozen=True)
+class SearchContext:
+    """What a sampler or pruner factory may need to know about the search."""
+
+    space: Space
+    directions: Sequence[str] = ("maximize",)
+    max_epochs: int = 30
+    # Whether the spec has constraints. Optuna 5 reads them from each trial
+    # (`trial.set_constraint`), so samplers need no constraints_func.
+    constraints: bool = False
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.directions) > 1
 
 
-SAMPLERS: dict[str, SamplerFactory] = {"tpe": _tpe, "random": _random}
+@dataclass(frozen=True)
+class SamplerPlugin:
+    """A named sampler: ``build(seed, options, ctx) -> optuna.samplers.BaseSampler``.
+
+    ``multi_objective``: whether it handles several objectives (the engine refuses a spec
+    that needs it otherwise); ``constraints``: whether it steers away from infeasible
+    trials (read from ``trial.set_constraint``; the engine warns when it does not).
+    """
+
+    name: str
+    build: Callable[[int | None, dict[str, Any], SearchContext], optuna.samplers.BaseSampler]
+    description: str = ""
+    multi_objective: bool = True
+    constraints: bool = False
 
 
-def _median(max_epochs: int, **options: Any) -> optuna.pruners.BasePruner:
-    # A warm-up matters: without one, large configs were pruned in their first 1-3 epochs
-    # (see MEASURED.md), before they could show what they learn.
-    options.setdefault("n_startup_trials", 5)
-    options.setdefault("n_warmup_steps", min(5, max(0, max_epochs // 4)))
-    return optuna.pruners.MedianPruner(**options)
+@dataclass(frozen=True)
+class PrunerPlugin:
+    """A named pruner: ``build(options, ctx) -> optuna.pruners.BasePruner``."""
 
-
-def _percentile(max_epochs: int, **options: Any) -> optuna.pruners.BasePruner:
-    options.setdefault("percentile", 25.0)
-    options.setdefault("n_startup_trials", 5)
-    options.setdefault("n_warmup_steps", min(5, max(0, max_epochs // 4)))
-    return optuna.pruners.PercentilePruner(**options)
-
-
-def _hyperband(max_epochs: int, **options: Any) -> optuna.pruners.BasePruner:
-    options.setdefault("min_resource", 1)
-    options.setdefault("max_resource", max_epochs)
-    return optuna.pruners.HyperbandPruner(**options)
-
-
-def _successive_halving(max_epochs: int, **options: Any) -> optuna.pruners.BasePruner:
-    return optuna.pruners.SuccessiveHalvingPruner(**options)
-
-
-def _none(max_epochs: int, **options: Any) -> optuna.pruners.BasePruner:
-    return optuna.pruners.NopPruner()
-
-
-PRUNERS: dict[str, PrunerFactory] = {
-    "median": _median,
-    "percentile": _percentile,
-    "hyperband": _hyperband,
-    "successive_halving": _successive_halving,
-    "none": _none,
-}
+    name: str
+    build: Callable[[dict[str, Any], SearchContext], optuna.pruners.BasePruner]
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 class AlgorithmError(ValueError):
-    """An unknown sampler/pruner name or a bad option; the caller adds the spec location."""
+    """A sampler/pruner cannot be built as asked; ``key`` is the spec key to blame."""
 
     def __init__(self, key: str, message: str) -> None:
         self.key = key
         super().__init__(message)
 
 
-def _build(kind: str, table: Mapping[str, Callable[..., Any]], name: str,
-           first: Any, options: Mapping[str, Any]) -> Any:
-    if name not in table:
-        raise AlgorithmError("name", f"unknown {kind} {name!r}{did_you_mean(name, table)}; "
-                                     f"known: {', '.join(table)}")
+def build_sampler(plugin: SamplerPlugin, seed: int | None, options: Mapping[str, Any],
+                  ctx: SearchContext) -> optuna.samplers.BaseSampler:
+    """Build ``plugin``'s sampler; an :class:`AlgorithmError` for what it cannot do."""
+    if ctx.multi_objective and not plugin.multi_objective:
+        raise AlgorithmError("name", f"sampler {plugin.name!r} cannot optimize several "
+                                     "objectives; use tpe, nsga2, random or gp")
+    if ctx.constraints and not plugin.constraints:
+        logger.warning("sampler %r does not use constraints when sampling (tpe, nsga2 and gp "
+                       "do); infeasible trials are still marked and ranked last", plugin.name)
     try:
-        return table[name](first, **dict(options))
-    except TypeError as exc:
-        raise AlgorithmError("name", f"bad option for {kind} {name!r}: {exc}") from None
-    except ValueError as exc:
-        raise AlgorithmError("name", f"bad option for {kind} {name!r}: {exc}") from None
+        return plugin.build(seed, dict(options), ctx)
+    except AlgorithmError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise AlgorithmError("", f"sampler {plugin.name!r}: {_plain(exc)}") from None
 
 
-def build_sampler(name: str, seed: int | None,
-                  options: Mapping[str, Any]) -> optuna.samplers.BaseSampler:
-    """The sampler called ``name`` with ``seed`` and ``options`` (its constructor's keywords)."""
-    return _build("sampler", SAMPLERS, name, seed, options)
+def build_pruner(plugin: PrunerPlugin, options: Mapping[str, Any],
+                 ctx: SearchContext) -> optuna.pruners.BasePruner:
+    """Build ``plugin``'s pruner, wrapped in Optuna's PatientPruner when ``patience`` is set."""
+    options = dict(options)
+    patience = options.pop("patience", None)
+    try:
+        pruner = plugin.build(options, ctx)
+        if patience is not None:
+            pruner = optuna.pruners.PatientPruner(pruner, patience=int(patience))
+    except (TypeError, ValueError) as exc:
+        raise AlgorithmError("", f"pruner {plugin.name!r}: {_plain(exc)}") from None
+    return pruner
 
 
-def build_pruner(name: str, max_epochs: int,
-                 options: Mapping[str, Any]) -> optuna.pruners.BasePruner:
-    """The pruner called ``name``; ``max_epochs`` sizes defaults such as Hyperband's."""
-    return _build("pruner", PRUNERS, name, max_epochs, options)
+def _plain(exc: Exception) -> str:
+    """``Sampler.__init__() got an unexpected keyword argument 'x'`` → ``unknown option 'x'``."""
+    text = str(exc)
+    marker = "got an unexpected keyword argument "
+    if marker in text:
+        return f"unknown option {text.split(marker, 1)[1]}"
+    return text

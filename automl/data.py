@@ -74,6 +74,46 @@ class Split:
         return len(self.y)
 
 
+class HeldOutSplit(Split):
+    """The test split: a :class:`Split` that counts reads of its data.
+
+    The engine promises that the search never sees the test split; ``reads`` (how many
+    times ``x`` or ``y`` was taken) lets tests and reports check that promise instead of
+    trusting it. ``len()`` is not a read: the split's size is public.
+    """
+
+    reads: int
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        # Not the dataclass __init__: x and y are properties here, held privately.
+        object.__setattr__(self, "_x", x)
+        object.__setattr__(self, "_y", y)
+        object.__setattr__(self, "reads", 0)
+
+    def _read(self, value: np.ndarray) -> np.ndarray:
+        object.__setattr__(self, "reads", self.reads + 1)
+        return value
+
+    @property  # type: ignore[override]
+    def x(self) -> np.ndarray:
+        return self._read(self._x)
+
+    @property  # type: ignore[override]
+    def y(self) -> np.ndarray:
+        return self._read(self._y)
+
+    def __len__(self) -> int:
+        return len(self._y)
+
+    def __repr__(self) -> str:
+        return f"HeldOutSplit(n={len(self)}, reads={self.reads})"
+
+
+def concat_splits(*splits: Split) -> Split:
+    """One split with the rows of ``splits`` in order (train + val for a refit)."""
+    return Split(x=np.concatenate([s.x for s in splits]), y=np.concatenate([s.y for s in splits]))
+
+
 @dataclass(frozen=True)
 class DataInfo:
     """What a trainer needs to know about the data to build a model."""
@@ -149,8 +189,10 @@ def make_splits(dataset: Dataset, *, val: float, test: float, seed: int,
         class_names=dataset.class_names,
         feature_names=dataset.feature_names,
     )
-    return DataSplits(info=info, train=part(train_idx), val=part(val_idx),
-                      test=part(test_idx) if test_idx is not None else None)
+    test_split = None
+    if test_idx is not None:
+        test_split = HeldOutSplit(x=dataset.x[test_idx], y=dataset.y[test_idx])
+    return DataSplits(info=info, train=part(train_idx), val=part(val_idx), test=test_split)
 
 
 def describe_loader(loader: DatasetLoader) -> dict[str, Any]:

@@ -1,23 +1,89 @@
-"""Which device trials run on."""
+"""Which devices trials run on, and how workers are spread over them."""
 
 from __future__ import annotations
+
+import os
+from dataclasses import dataclass
 
 from automl.errors import UsageError
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; ``cpu``/``cuda``/``cuda:N`` as
-    given (a CUDA device that is not there is a usage error)."""
+@dataclass(frozen=True)
+class Placement:
+    """One worker's place: the device its trainer uses, the label reports show, its env."""
+
+    device: str  # "cpu" or "cuda" (the only GPU the worker can see)
+    label: str  # "cpu" or "cuda:2" (the physical GPU)
+    env: dict[str, str]
+    threads: int | None
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def visible_gpus(device: str) -> list[int]:
+    """GPU indices a device setting selects: ``auto`` (all, or none), ``cuda`` (all),
+    ``cuda:0,1`` (those), ``cpu`` (none). A GPU asked for but missing is a usage error."""
+    device = device.strip().lower()
+    if device == "cpu":
+        return []
     import torch  # deferred: `automl validate` never pays for importing torch
 
-    device = device.strip().lower()
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"device {device!r} asked for, but no CUDA GPU is visible "
-                             "(use --device cpu or auto)")
-        return device.split(",")[0]
-    raise UsageError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+        return list(range(count))
+    if not device.startswith("cuda"):
+        raise UsageError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N[,M]")
+    if count == 0:
+        raise UsageError(f"device {device!r} asked for, but no CUDA GPU is visible "
+                         "(use --device cpu or auto)")
+    if device == "cuda":
+        return list(range(count))
+    wanted = [int(i) for i in device.removeprefix("cuda:").split(",")]
+    missing = [i for i in wanted if i >= count]
+    if missing:
+        raise UsageError(f"device {device!r}: no GPU {missing[0]} (this machine has {count})")
+    return wanted
+
+
+def resolve_device(device: str) -> str:
+    """The device a trial in this process uses (``execution.workers: 0``)."""
+    gpus = visible_gpus(device)
+    return f"cuda:{gpus[0]}" if gpus else "cpu"
+
+
+def plan_workers(device: str, workers: int | None, trials_per_device: int,
+                 threads: int | None) -> list[Placement]:
+    """Spread workers over the devices.
+
+    GPUs: ``trials_per_device`` workers per selected GPU (unless ``workers`` says how
+    many), each pinned to its GPU with ``CUDA_VISIBLE_DEVICES``. CPU: ``workers``
+    workers (1 by default) sharing the cores, each with ``cores // workers`` torch
+    threads unless ``threads`` is given, so that they do not fight over cores.
+    """
+    gpus = visible_gpus(device)
+    if gpus:
+        n = workers or len(gpus) * trials_per_device
+        placements = []
+        for i in range(n):
+            gpu = gpus[(i // trials_per_device) % len(gpus)] if workers is None else \
+                gpus[i % len(gpus)]
+            t = threads or max(1, cpu_cores() // n)
+            placements.append(Placement("cuda", f"cuda:{gpu}",
+                                        {"CUDA_VISIBLE_DEVICES": str(gpu),
+                                         "OMP_NUM_THREADS": str(t)}, t))
+        return placements
+    n = workers or 1
+    t = threads or max(1, cpu_cores() // n)
+    # OMP_NUM_THREADS before torch starts: busy-waiting OpenMP threads of several workers
+    # made the same study 2.6x slower here (MEASURED.md).
+    env = {"OMP_NUM_THREADS": str(t), "CUDA_VISIBLE_DEVICES": "",
+           # idle OpenMP threads sleep instead of spinning: 2 threads on 1M values were
+           # 1.3x faster than 1 with it, ~3x slower without (scikit-learn trainers, here)
+           "OMP_WAIT_POLICY": "PASSIVE"}
+    return [Placement("cpu", "cpu", dict(env), t) for _ in range(n)]

@@ -1,7 +1,7 @@
-"""Running one trial: call the trainer, catch what goes wrong, and describe the outcome.
+"""One trial in two halves: fitting (where the trial runs, usually a worker process) and
+judging the outcome (in the controller, which holds the trial's history).
 
-Trials run in the controller's process for now; the outcome is plain data so that a
-worker process can send it back unchanged once trials move out of process.
+Everything that crosses between them is plain picklable data.
 """
 
 from __future__ import annotations
@@ -29,6 +29,16 @@ ENGINE_METRICS = ("n_params", "train_time_s", "duration_s")
 
 
 @dataclass
+class FitResult:
+    """What fitting a trial gave: the trainer's final metrics, or why it failed."""
+
+    final: dict[str, float] | None
+    error: str | None
+    duration_s: float
+    oom: bool = False  # out of memory: the worker is replaced after reporting it
+
+
+@dataclass
 class TrialOutcome:
     """How a trial ended, with everything the reports need."""
 
@@ -46,38 +56,58 @@ class TrialOutcome:
         return len(self.history)
 
 
-def run_trial(trainer: Trainer, params: dict[str, Any], data: TrialData, ctx: TrialContext,
-              judge: TrialJudge, objectives: Sequence[str]) -> TrialOutcome:
-    """Train one trial and turn whatever happens into a :class:`TrialOutcome`.
-
-    ``KeyboardInterrupt`` is not caught: the controller records the trial as interrupted.
-    """
-    ctx._judge = judge
+def fit_trial(trainer: Trainer, params: dict[str, Any], data: TrialData,
+              ctx: TrialContext) -> FitResult:
+    """Run ``trainer.fit`` and catch what it raises (``KeyboardInterrupt`` excepted)."""
     start = time.perf_counter()
     try:
-        final = dict(trainer.fit(params, data, ctx) or {})
+        final = _numbers(trainer.fit(params, data, ctx) or {})
     except TrialFailed as exc:
-        return _failed(judge, start, exc.reason)
+        return FitResult(None, exc.reason, time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - any trainer error fails only this trial
         logger.debug("trial %d raised:\n%s", ctx.number, traceback.format_exc())
-        return _failed(judge, start, f"{type(exc).__name__}: {exc}")
-    duration = time.perf_counter() - start
-    metrics = {**judge.best_metrics, **_numbers(final), "duration_s": duration}
-    base = dict(metrics=metrics, history=judge.history, best_epoch=judge.best_epoch,
-                duration_s=duration)
+        oom = is_out_of_memory(exc)
+        error = f"{type(exc).__name__}: {exc}"
+        if oom:
+            error = f"out of memory: {error}"
+        return FitResult(None, error[:2000], time.perf_counter() - start, oom=oom)
+    return FitResult(final, None, time.perf_counter() - start)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A CUDA (or host allocator) out-of-memory error, whatever the framework calls it."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def make_outcome(fit: FitResult, judge: TrialJudge, objectives: Sequence[str]) -> TrialOutcome:
+    """Combine a fit result with the judge's record of the epochs into an outcome."""
+    base: dict[str, Any] = dict(history=judge.history, best_epoch=judge.best_epoch,
+                                duration_s=fit.duration_s)
+    if fit.error is not None or fit.final is None:
+        return TrialOutcome(state="failed", reason=StopReason.FAILED,
+                            metrics=dict(judge.best_metrics), error=fit.error, **base)
+    metrics = {**judge.best_metrics, **fit.final, "duration_s": fit.duration_s}
     if judge.stop_reason is StopReason.PRUNED:
-        return TrialOutcome(state="pruned", reason=StopReason.PRUNED, **base)
+        return TrialOutcome(state="pruned", reason=StopReason.PRUNED, metrics=metrics, **base)
     missing = [m for m in objectives if m not in metrics]
     if missing:
-        return TrialOutcome(state="failed", reason=StopReason.FAILED,
+        return TrialOutcome(state="failed", reason=StopReason.FAILED, metrics=metrics,
                             error=f"objective metric {missing[0]!r} was not reported; "
                                   f"reported: {', '.join(sorted(metrics))}", **base)
     values = [float(metrics[m]) for m in objectives]
     if not all(math.isfinite(v) for v in values):
-        return TrialOutcome(state="failed", reason=StopReason.FAILED,
+        return TrialOutcome(state="failed", reason=StopReason.FAILED, metrics=metrics,
                             error=f"non-finite objective value(s): {values}", **base)
     reason = judge.stop_reason or StopReason.COMPLETED
-    return TrialOutcome(state="complete", reason=reason, values=values, **base)
+    return TrialOutcome(state="complete", reason=reason, values=values, metrics=metrics, **base)
+
+
+def run_trial(trainer: Trainer, params: dict[str, Any], data: TrialData, ctx: TrialContext,
+              judge: TrialJudge, objectives: Sequence[str]) -> TrialOutcome:
+    """Both halves in this process (``execution.workers: 0``)."""
+    ctx._judge = judge
+    return make_outcome(fit_trial(trainer, params, data, ctx), judge, objectives)
 
 
 def _numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -87,9 +117,3 @@ def _numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
             continue
         out[key] = float(value) if isinstance(value, float) else int(value)
     return out
-
-
-def _failed(judge: TrialJudge, start: float, error: str) -> TrialOutcome:
-    return TrialOutcome(state="failed", reason=StopReason.FAILED, metrics=dict(judge.best_metrics),
-                        history=judge.history, best_epoch=judge.best_epoch,
-                        duration_s=time.perf_counter() - start, error=error)

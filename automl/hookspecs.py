@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from automl.algorithms import PrunerPlugin, SamplerPlugin
     from automl.data import DatasetLoader
     from automl.trainer import Trainer
 
@@ -60,18 +61,84 @@ def register_datasets(register: Callable[[DatasetLoader], None]) -> None:
 
 
 @hookspec
+def register_samplers(register: Callable[[SamplerPlugin], None]) -> None:
+    """Register search algorithms, selected by a spec's ``sampler: {name: ...}``.
+
+    Called once when the plugin manager loads. Call ``register(SamplerPlugin(name, build))``
+    where ``build(seed, options, ctx) -> optuna.samplers.BaseSampler``: ``seed`` is the
+    spec's ``sampler.seed`` (or ``None``), ``options`` the other keys of the spec's
+    ``sampler`` mapping, ``ctx`` an :class:`automl.algorithms.SearchContext` (the param
+    space, the objective directions, ``max_epochs``). Raise ``ValueError`` or ``TypeError``
+    for a bad option: the user sees it with the spec's file and line.
+
+    Example::
+
+        @automl.hookimpl
+        def register_samplers(register):
+            register(SamplerPlugin("sobol", lambda seed, options, ctx:
+                                   optuna.samplers.QMCSampler(seed=seed, **options)))
+    """
+
+
+@hookspec
+def register_pruners(register: Callable[[PrunerPlugin], None]) -> None:
+    """Register pruners, selected by a spec's ``pruner: {name: ...}``.
+
+    Called once when the plugin manager loads. Call ``register(PrunerPlugin(name, build))``
+    where ``build(options, ctx) -> optuna.pruners.BasePruner``, ``options`` being the other
+    keys of the spec's ``pruner`` mapping (``patience`` excepted: automl wraps any pruner
+    in Optuna's ``PatientPruner`` when it is given) and ``ctx`` an
+    :class:`automl.algorithms.SearchContext`. Pruning sees the first objective, reported
+    once per epoch.
+
+    Example::
+
+        @automl.hookimpl
+        def register_pruners(register):
+            register(PrunerPlugin("threshold", lambda options, ctx:
+                                  optuna.pruners.ThresholdPruner(**options)))
+    """
+
+
+@hookspec
 def trial_finished(study_name: str, number: int, state: str, values: list[float] | None,
                    attrs: dict[str, Any]) -> None:
-    """Observe a finished trial (tracking, alerts). Called by the controller after the
-    trial's outcome is stored; ``state`` is ``complete``, ``pruned`` or ``failed``,
-    ``values`` the objective value(s) or ``None``, ``attrs`` the recorded trial attributes
-    (stop reason, epochs, metrics at the best epoch, duration, device). An exception
-    raised here is logged with the plugin's name and does not stop the study."""
+    """Observe a finished trial (tracking, alerts).
+
+    Called by the controller after the trial's outcome is stored, once per trial, in the
+    controller's process. ``study_name`` is the study's name, ``number`` the trial's
+    number in it (0, 1, ...), ``state`` is ``complete``, ``pruned`` or ``failed``,
+    ``values`` the objective value(s) (``None`` unless complete), ``attrs`` the recorded
+    trial attributes: ``params``, ``stop_reason``, ``epochs``, ``best_epoch``, ``metrics``
+    (at the best epoch), ``history`` (one dict per epoch), ``duration_s``, ``device`` and
+    ``error``. An exception raised here is logged with the plugin's name and does not stop
+    the study.
+
+    Example::
+
+        @automl.hookimpl
+        def trial_finished(study_name, number, state, attrs):
+            if state == "failed":
+                print(f"{study_name} #{number} failed: {attrs['error']}")
+    """
 
 
 @hookspec
 def study_finished(study_name: str, n_trials: int, best: dict[str, Any] | None,
                    reason: str) -> None:
-    """Observe the end of a search run. ``best`` holds the best trial's number, values and
-    params (``None`` when no trial completed); ``reason`` says why the run stopped
-    (``budget``, ``timeout``, ``interrupted``, ...). Exceptions are logged, not raised."""
+    """Observe the end of a search run (of this process; several may share a study).
+
+    ``study_name`` is the study's name, ``n_trials`` the trials counted against the budget
+    so far, ``best`` the best trial's ``number``, ``values``, ``params`` and ``metrics``
+    (test metrics included; ``None`` when no trial completed), ``reason`` why this run
+    stopped: ``budget``, ``timeout``, ``target``, ``no_improvement``, ``total_epochs``,
+    ``grid_exhausted``, ``max_failures`` or ``interrupted``. Exceptions are logged, not
+    raised.
+
+    Example::
+
+        @automl.hookimpl
+        def study_finished(study_name, best, reason):
+            if best:
+                print(f"{study_name} stopped ({reason}); best trial #{best['number']}")
+    """

@@ -7,6 +7,7 @@ trial's history and best epoch, and answers with a :class:`~automl.stopping.Deci
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ class TrialJudge:
         self.trial = trial
         self.prune_metric = prune_metric
         self.history: list[dict[str, float]] = []
+        self._start = time.perf_counter()
         self.best_epoch: int | None = None
         self.best_metrics: dict[str, float] = {}
         self.stop_reason: StopReason | None = None
@@ -45,7 +47,9 @@ class TrialJudge:
             if not math.isfinite(value) and (key.endswith("loss") or key == self.stopper.monitor
                                              or key == self.prune_metric):
                 raise TrialFailed(f"non-finite {key} ({value}) at epoch {epoch}")
-        self.history.append({"epoch": epoch, **clean})
+        # `t`: seconds since the trial started, for learning curves against time.
+        self.history.append({"epoch": epoch, **clean,
+                             "t": round(time.perf_counter() - self._start, 4)})
         try:
             decision = self.stopper.update(epoch, clean)
         except KeyError:

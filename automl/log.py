@@ -32,4 +32,3 @@ def configure(verbosity: int = 0) -> None:
     handler._automl = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbosity > 0 else logging.INFO)
-    root.propagate = False

@@ -8,6 +8,7 @@ Plugins are loaded in a sorted order, and the order never decides who wins.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata as md
 import os
 from collections.abc import Iterable, Iterator
@@ -18,6 +19,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from automl import hookspecs
+from automl.algorithms import PrunerPlugin, SamplerPlugin
 from automl.data import DatasetLoader
 from automl.errors import PluginError
 from automl.hints import did_you_mean
@@ -113,12 +115,15 @@ class PluginHost:
         self.plugins: dict[str, PluginInfo] = {}
         self.trainers: Registry[Trainer] = Registry("trainer")
         self.datasets: Registry[DatasetLoader] = Registry("dataset")
+        self.samplers: Registry[SamplerPlugin] = Registry("sampler")
+        self.pruners: Registry[PrunerPlugin] = Registry("pruner")
         self._allow = set(allow) if allow is not None else _split_env("AUTOML_PLUGINS")
         self._block = set(block) if block is not None else (_split_env("AUTOML_BLOCK_PLUGINS")
                                                             or set())
         self._collected = False
         if entry_points:
             self.load_entry_points()
+            self.load_modules(_split_env("AUTOML_PLUGIN_MODULES") or ())
 
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
         """Import and register every entry point of ``group``; a broken one is skipped."""
@@ -137,6 +142,24 @@ class PluginHost:
                 logger.warning("plugin %r (%s) failed to import and is skipped: %s",
                                ep.name, ep.value, info.error)
                 self.plugins[ep.name] = info
+                continue
+            self._register(module, info)
+
+    def load_modules(self, modules: Iterable[str]) -> None:
+        """Import and register plugin modules by name, without packaging them (like pytest's
+        ``-p``); ``AUTOML_PLUGIN_MODULES=a.b,c`` does this for every automl process,
+        trial workers included. A module that fails to import is reported and skipped."""
+        for module_name in sorted(modules):
+            if module_name in self.plugins or self._skipped(module_name):
+                continue
+            info = PluginInfo(name=module_name, module=module_name)
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as exc:  # noqa: BLE001 - skip only this plugin
+                info.error = f"{type(exc).__name__}: {exc}"
+                logger.warning("plugin module %r failed to import and is skipped: %s",
+                               module_name, info.error)
+                self.plugins[module_name] = info
                 continue
             self._register(module, info)
 
@@ -163,6 +186,8 @@ class PluginHost:
         self.pm.check_pending()
         self._call_register_hook("register_trainers", self.trainers)
         self._call_register_hook("register_datasets", self.datasets)
+        self._call_register_hook("register_samplers", self.samplers)
+        self._call_register_hook("register_pruners", self.pruners)
         return self
 
     def _call_register_hook(self, hook_name: str, registry: Registry[Any]) -> None:

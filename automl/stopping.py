@@ -1,14 +1,30 @@
 """Per-trial early stopping: patience on a monitored metric, and an overfitting rule.
 
-Overfitting rule (``max_gap``): at epoch *t* the trial is *overfitting* when
+Patience (Keras/Lightning semantics): an epoch *improves* when the monitored metric beats
+the best so far by more than ``min_delta``; ``patience`` epochs in a row without an
+improvement stop the trial as ``early_stopped``.
 
-1. validation loss is above its best value so far by more than ``min_delta``,
-2. training loss is still falling (``train_loss[t] < train_loss[t-1]``), and
-3. the generalization gap ``val_loss[t] - train_loss[t]`` exceeds ``max_gap``,
+Overfitting rule (``max_gap``). Let *b* be the epoch with the lowest validation loss so
+far. At epoch *t* the condition holds when
 
-and all three held at epoch *t-1* too: two consecutive epochs, so that one noisy
-validation epoch does not end a trial. Patience is checked after the overfitting rule,
-so a trial that meets both is reported as overfitting.
+1. validation loss went up: ``val_loss[t] > val_loss[b] + min_delta``;
+2. training loss kept going down: ``train_loss[t] < train_loss[b]``;
+3. the generalization gap is wide: ``val_loss[t] - train_loss[t] > max_gap``.
+
+The trial stops as ``overfitting`` at the second epoch in a row where it holds, so that
+one noisy validation epoch does not end a trial. Comparing the training loss with its
+value at the best validation epoch (rather than with the previous epoch) is what makes
+"keeps going down" robust: a model that has memorised its training data has a training
+loss near zero that wobbles from epoch to epoch, and it is still overfitting. A trial
+whose training loss rises again above that reference is diverging, not overfitting, and is
+left to patience. The rule needs ``train_loss`` and ``val_loss`` in each report and is
+evaluated before patience, so a trial that meets both on the same epoch is reported as
+``overfitting``.
+
+The rule is only as good as the ``train_loss`` it sees: the engine's torch loop reports
+the training loss measured in evaluation mode (no dropout, batch-norm running
+statistics) on a fixed sample of the training set, with the epoch's final weights, the
+same way the validation loss is measured; see :mod:`automl.torch`.
 """
 
 from __future__ import annotations
@@ -74,7 +90,7 @@ class EarlyStopping:
         self.best_epoch: int | None = None
         self.wait = 0
         self._best_val_loss = math.inf
-        self._prev_train_loss: float | None = None
+        self._train_at_best_val = math.inf
         self._overfit_streak = 0
 
     def _is_improvement(self, value: float) -> bool:
@@ -109,13 +125,18 @@ class EarlyStopping:
         return Decision(improved=improved)
 
     def _overfitting(self, metrics: Mapping[str, float]) -> bool:
-        if self.max_gap is None or "val_loss" not in metrics or "train_loss" not in metrics:
+        if "val_loss" not in metrics or "train_loss" not in metrics:
             return False
         val_loss, train_loss = float(metrics["val_loss"]), float(metrics["train_loss"])
-        prev_train, self._prev_train_loss = self._prev_train_loss, train_loss
-        above_best = val_loss > self._best_val_loss + self.min_delta
-        self._best_val_loss = min(self._best_val_loss, val_loss)
-        falling = prev_train is not None and train_loss < prev_train
-        holds = above_best and falling and (val_loss - train_loss) > self.max_gap
+        if val_loss < self._best_val_loss:
+            # A new best validation epoch: the reference point for "train kept falling".
+            self._best_val_loss, self._train_at_best_val = val_loss, train_loss
+            self._overfit_streak = 0
+            return False
+        if self.max_gap is None:
+            return False
+        holds = (val_loss > self._best_val_loss + self.min_delta
+                 and train_loss < self._train_at_best_val
+                 and val_loss - train_loss > self.max_gap)
         self._overfit_streak = self._overfit_streak + 1 if holds else 0
         return self._overfit_streak >= 2

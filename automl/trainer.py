@@ -21,6 +21,17 @@ class TrialContext:
     best so far (keep its weights) and whether to stop (pruned, early stopped,
     overfitting). A trainer saves its best model to ``checkpoint_path`` in any format its
     own :meth:`Trainer.evaluate` can read back.
+
+    The execution options below are hints a trainer applies where they mean something
+    (the engine's torch loop applies all of them; a scikit-learn trainer may ignore them):
+
+    - ``compile``: ``torch.compile`` the model for its training steps (``execution.compile``).
+    - ``amp``: bf16 autocast on a CUDA device that supports it (ignored on CPU).
+    - ``threads``: torch intra-op threads for this trial (``execution.threads``); ``None``
+      leaves the process setting alone.
+    - ``data_on_device``: keep the data as tensors on the device for the whole trial
+      (``True``), stream it through a DataLoader (``False``), or decide by its size
+      (``None``, the default; see :func:`automl.batches.fits_on_device`).
     """
 
     number: int
@@ -29,6 +40,10 @@ class TrialContext:
     max_epochs: int
     checkpoint_path: Path
     restore_best: bool = True
+    compile: bool = False
+    amp: bool = True
+    threads: int | None = None
+    data_on_device: bool | None = None
     _judge: Callable[[int, Mapping[str, float]], Decision] | None = field(default=None,
                                                                           repr=False)
 

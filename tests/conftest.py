@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import automl
 import automl.plugins
 from automl.data import DataInfo, Split, TrialData
-from automl.plugins import PluginHost
+from automl.plugins import PluginHost, reset_plugin_host
 from automl.trainer import TrialContext
 
 
@@ -60,7 +61,8 @@ class CurveTrainer:
                 break
         ctx.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         ctx.checkpoint_path.write_text(json.dumps({"q": q}))
-        return {"n_params": 10}
+        # a size that grows with x: a trade-off against accuracy for x > 0.3
+        return {"n_params": 10 + int(1000 * float(params.get("x", 0.3)))}
 
     def evaluate(self, params: dict[str, Any], checkpoint: Path, split: Split,
                  info: DataInfo) -> dict[str, float]:
@@ -124,6 +126,24 @@ budget: {trials: 6, max_epochs: 8}
 sampler: {name: random, seed: 1}
 pruner: {name: none}
 early_stopping: {monitor: val_loss, patience: 3}
+execution: {workers: 0}  # trials in the test process: this trainer is registered by a fixture
 params:
   x: {type: float, low: 0.0, high: 1.0}
 """
+
+
+REPO = Path(__file__).parents[1]
+
+
+@pytest.fixture
+def worker_env(monkeypatch: pytest.MonkeyPatch, in_tmp: Path) -> Iterator[dict[str, str]]:
+    """Worker processes load the test plugin by module name; short heartbeats."""
+    monkeypatch.setenv("AUTOML_PLUGIN_MODULES", "tests.worker_plugin")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH",
+                                                                                 "")]))
+    monkeypatch.setenv("AUTOML_HEARTBEAT_INTERVAL", "1")
+    monkeypatch.setenv("AUTOML_HEARTBEAT_GRACE", "3")
+    monkeypatch.syspath_prepend(str(REPO))
+    reset_plugin_host()
+    yield dict(os.environ)
+    reset_plugin_host()

@@ -68,6 +68,22 @@ def test_patience_table(values: list[float], mode: str, patience: int, min_delta
         ([1.0, 0.8, 0.9, 1.0, 1.1], [1.0, 0.7, 0.8, 0.9, 1.0], 0.0, None, None),
         # big gap but val still improving: not overfitting
         ([1.0, 0.9, 0.8, 0.7], [0.5, 0.3, 0.2, 0.1], 0.1, None, None),
+        # memorised training data: train loss near zero wobbles (0.010 -> 0.012) but stays
+        # below its value at the best val epoch (0.1): still overfitting, stops at 5
+        ([1.0, 0.5, 0.4, 0.6, 0.8, 1.0], [0.8, 0.3, 0.1, 0.01, 0.012, 0.011], 0.3, 5,
+         StopReason.OVERFITTING),
+        # val rises and train falls, but the gap stays under max_gap: no overfitting stop
+        ([1.0, 0.6, 0.5, 0.55, 0.6, 0.62], [1.0, 0.6, 0.45, 0.4, 0.38, 0.36], 0.3, None,
+         None),
+        # train rises back above its value at the best val epoch: diverging, not overfitting
+        ([1.0, 0.5, 0.9, 1.5, 2.0], [0.9, 0.2, 0.25, 0.3, 0.4], 0.1, None, None),
+        # the condition holds on epochs 4 and 6 but never twice in a row (5 and 7 are new
+        # best val epochs)
+        ([1.0, 0.5, 0.4, 0.9, 0.3, 0.8, 0.25], [0.9, 0.3, 0.2, 0.1, 0.08, 0.05, 0.04], 0.2,
+         None, None),
+        # ... and stops at the second epoch in a row once it holds twice (6 and 7)
+        ([1.0, 0.5, 0.4, 0.9, 0.3, 0.8, 0.9], [0.9, 0.3, 0.2, 0.1, 0.08, 0.05, 0.04], 0.2,
+         7, StopReason.OVERFITTING),
     ],
 )
 def test_overfitting_table(val: list[float], train: list[float], max_gap: float,
@@ -75,6 +91,29 @@ def test_overfitting_table(val: list[float], train: list[float], max_gap: float,
     stopper = EarlyStopping("val_loss", "min", patience=10, max_gap=max_gap)
     epoch, got, _ = run(stopper, val, train)
     assert (epoch, got) == (stop_epoch, reason)
+
+
+def test_min_delta_applies_to_the_rise_of_val_loss() -> None:
+    # val 0.41 and 0.42 are above the best (0.4) by less than min_delta 0.05: no rise
+    val, train = [1.0, 0.5, 0.4, 0.41, 0.42, 0.41], [0.8, 0.3, 0.1, 0.05, 0.03, 0.02]
+    assert run(EarlyStopping("val_loss", "min", patience=10, max_gap=0.3, min_delta=0.05),
+               val, train)[:2] == (None, None)
+    assert run(EarlyStopping("val_loss", "min", patience=10, max_gap=0.3),
+               val, train)[:2] == (5, StopReason.OVERFITTING)
+
+
+def test_overfitting_rule_works_when_the_monitor_is_not_the_loss() -> None:
+    # monitor val_accuracy (max); the rule still reads val_loss and train_loss
+    stopper = EarlyStopping("val_accuracy", "max", patience=10, max_gap=0.2)
+    curve = [(0.9, 0.8, 0.7), (0.5, 0.3, 0.9), (0.6, 0.2, 0.91), (0.8, 0.1, 0.92)]
+    stops = []
+    for epoch, (val_loss, train_loss, acc) in enumerate(curve, start=1):
+        d = stopper.update(epoch, {"val_loss": val_loss, "train_loss": train_loss,
+                                   "val_accuracy": acc})
+        stops.append((d.stop, d.reason, d.improved))
+    # accuracy improves every epoch (so these epochs are "best"), yet the trial overfits
+    assert stops[-1] == (True, StopReason.OVERFITTING, True)
+    assert not any(s for s, _, _ in stops[:-1])
 
 
 def test_overfitting_wins_over_patience_on_the_same_epoch() -> None:

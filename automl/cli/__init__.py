@@ -27,8 +27,15 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="automl", prog_name="automl")
-def main() -> None:
+@click.option("--no-plugin", "no_plugins", multiple=True, metavar="NAME",
+              help="Do not load the plugin NAME (repeatable; `automl plugins list` names "
+                   "them). AUTOML_PLUGINS=a,b loads only those.")
+def main(no_plugins: tuple[str, ...]) -> None:
     """Find the best model and hyperparameters for your data from one YAML spec."""
+    if no_plugins:
+        from automl.cli.plugins import block_plugins
+
+        block_plugins(no_plugins)
 
 
 def _register() -> None:
@@ -36,8 +43,10 @@ def _register() -> None:
 
     main.add_command(run.search)
     main.add_command(run.validate)
+    main.add_command(run.worker)
     main.add_command(results.leaderboard)
     main.add_command(results.report)
+    main.add_command(results.compare)
     main.add_command(plugins.plugins)
     main.add_command(spaces.spaces)
 

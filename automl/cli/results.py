@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 
 def _fmt(value: object) -> str:
@@ -64,5 +65,43 @@ def report(study: str, storage: str | None, out: Path | None) -> None:
 
     st = load_study(study, storage)
     folder = out or default_report_dir(study)
-    write_reports(st, folder, top_k_of(st))
-    click.echo(f"wrote {folder}/leaderboard.csv and leaderboard.md")
+    write_reports(st, folder, top_k_of(st), html=True)
+    written = ", ".join(n for n in ("leaderboard.csv", "leaderboard.md", "report.html")
+                        if (folder / n).exists())
+    click.echo(f"wrote {written} in {folder}")
+
+
+@click.command()
+@click.argument("study_a")
+@click.argument("study_b")
+@click.option("--storage", metavar="URL", help="Storage of both studies (default: each "
+              "study's reports/STUDY/study.db).")
+@click.option("--storage-b", metavar="URL", help="Storage of STUDY_B when it differs.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the comparison with both studies' curves as a "
+                   "self-contained HTML page here.")
+def compare(study_a: str, study_b: str, storage: str | None, storage_b: str | None,
+            out: Path | None) -> None:
+    """Put two studies' best trials (and, with --out, their curves) side by side."""
+    from rich.table import Table
+
+    from automl.cli.console import console
+    from automl.reports.compare import compare_rows, render_compare
+    from automl.reports.writers import atomic_write
+    from automl.studies import load_study
+
+    a = load_study(study_a, storage)
+    b = load_study(study_b, storage_b or storage)
+    rows = compare_rows(a, b)
+    table = Table(title=f"{study_a} vs {study_b}: best trials")
+    table.add_column("")
+    table.add_column(study_a, justify="right")
+    table.add_column(study_b, justify="right")
+    for field, x, y in rows[1:]:
+        # rich reads [..] as markup: user strings are shown as typed
+        table.add_row(*(escape(v) for v in (field, x, y)),
+                      style="bold" if field in ("best trial",) else None)
+    console().print(table)
+    if out is not None:
+        atomic_write(out, render_compare(a, b))
+        click.echo(f"wrote {out}")

@@ -1,6 +1,8 @@
-"""``automl search`` and ``automl validate``."""
+"""``automl search``, ``automl worker`` and ``automl validate``."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -23,32 +25,88 @@ def _load(space: str, sets: tuple[str, ...], shortcuts: dict[str, object]) -> Sp
 @_space
 @click.option("--trials", type=click.IntRange(min=1), help="Budget: finished trials in the study.")
 @click.option("--timeout", metavar="DURATION", help="Budget: wall time of this run (90s, 10m, 2h).")
-@click.option("--workers", type=click.IntRange(min=1), help="Trial processes on this machine.")
-@click.option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")
+@click.option("--workers", type=click.IntRange(min=0),
+              help="Trial processes on this machine (0: in this process, for debugging).")
+@click.option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:0,1.")
 @click.option("--storage", metavar="URL", help="Optuna storage URL (default: SQLite in the "
-              "report folder).")
+              "report folder; postgresql://... to share the study with `automl worker`).")
 @click.option("--study", metavar="NAME", help="Study name (default: the spec's).")
 @click.option("--seed", type=int, help="Sampler seed.")
+@click.option("--enqueue", "enqueue_file", metavar="FILE",
+              help="YAML/JSON list of configs to try first (checked against the space).")
 @_set
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def search(space: str, trials: int | None, timeout: str | None, workers: int | None,
            device: str | None, storage: str | None, study: str | None, seed: int | None,
-           sets: tuple[str, ...], verbose: int) -> None:
+           enqueue_file: str | None, sets: tuple[str, ...], verbose: int) -> None:
     """Run (or resume) a search; the reports are kept current as trials finish."""
-    import optuna
-
     from automl.controller import search as run_search
+    from automl.spec.enqueue import load_enqueue_file
 
-    configure(verbose)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _quiet_optuna(verbose)
     spec = _load(space, sets, {"budget.trials": trials, "budget.timeout": timeout,
                                "execution.workers": workers, "execution.device": device,
                                "execution.storage": storage, "study": study,
                                "sampler.seed": seed})
-    result = run_search(spec)
+    enqueue = load_enqueue_file(enqueue_file, spec.params) if enqueue_file else []
+    with _progress(spec.budget.trials, spec.objectives[0].metric) as progress:
+        result = run_search(spec, enqueue=enqueue, progress=progress)
+    _summary(result)
+
+
+@click.command()
+@click.option("--study", required=True, metavar="NAME", help="The study to join.")
+@click.option("--storage", required=True, metavar="URL",
+              help="The study's storage, e.g. postgresql://user:pass@host/db.")
+@click.option("--workers", type=click.IntRange(min=0), help="Trial processes on this machine.")
+@click.option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:0,1.")
+@click.option("-v", "--verbose", count=True, help="More log output.")
+def worker(study: str, storage: str, workers: int | None, device: str | None,
+           verbose: int) -> None:
+    """Join a running study from another process or machine and run its trials until the
+    budget is spent. The study (and its spec) must exist: start it with `automl search
+    --storage URL` first."""
+    from automl.controller import join
+
+    _quiet_optuna(verbose)
+    overrides = {k: v for k, v in {"execution.workers": workers,
+                                   "execution.device": device}.items() if v is not None}
+    with _progress(0, "") as progress:
+        result = join(study, storage, overrides=overrides, progress=progress)
+    _summary(result)
+
+
+def _quiet_optuna(verbose: int) -> None:
+    import optuna
+
+    configure(verbose)
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose > 1 else optuna.logging.WARNING)
+
+
+class _progress:  # noqa: N801 - used as a context manager, like a function
+    """A live progress display in a terminal; a no-op callback otherwise."""
+
+    def __init__(self, total: int, metric: str) -> None:
+        from automl.progress import SearchProgress
+
+        self.display = SearchProgress(total, metric)
+
+    def __enter__(self) -> Any:
+        if not self.display.enabled:
+            return None
+        self.display.__enter__()
+        return lambda state: self.display.update(**state)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.display.enabled:
+            self.display.__exit__(*exc)
+
+
+def _summary(result: Any) -> None:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
     click.echo(f"study {result.study}: {result.n_trials} trials ({counts}); "
-               f"{result.n_new} run now in {result.duration_s:.1f}s; stopped: {result.stop_reason}")
+               f"{result.n_new} run now in {result.duration_s:.1f}s on {result.workers} "
+               f"worker(s); stopped: {result.stop_reason}")
     if result.best:
         metrics = result.best["metrics"]
         shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in sorted(metrics)
@@ -66,7 +124,7 @@ def validate(space: str, sets: tuple[str, ...]) -> None:
     from rich.table import Table
 
     from automl.cli.console import console
-    from automl.controller import check_spec
+    from automl.components import check_spec
     from automl.space import describe
 
     spec = _load(space, sets, {})

@@ -29,7 +29,14 @@ def objectives(study: optuna.Study) -> list[dict[str, str]]:
         return list(stored)
     names = ["value"] if len(study.directions) == 1 else [
         f"value_{i}" for i in range(len(study.directions))]
-    return [{"metric": n, "direction": d.name.lower()} for n, d in zip(names, study.directions)]
+    return [{"metric": n, "direction": d.name.lower()} for n, d in
+            zip(names, study.directions, strict=True)]
+
+
+def test_metrics(study: optuna.Study) -> dict[str, dict[str, float]]:
+    """Test metrics of the trials that have them (the top K), by trial number as text."""
+    prefix = TEST_METRICS + ":"
+    return {k[len(prefix):]: v for k, v in study.user_attrs.items() if k.startswith(prefix)}
 
 
 def _param_order(names: list[str]) -> list[str]:
@@ -62,7 +69,7 @@ def leaderboard_frame(study: optuna.Study) -> pd.DataFrame:
     """
     objs = objectives(study)
     obj_names = [o["metric"] for o in objs]
-    test = study.user_attrs.get(TEST_METRICS, {})
+    test = test_metrics(study)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state in STATES]
     rows: list[dict[str, Any]] = []
     param_names: list[str] = []
@@ -75,12 +82,18 @@ def leaderboard_frame(study: optuna.Study) -> pd.DataFrame:
         test_keys |= {f"test_{k}" for k in test.get(str(t.number), {})}
     train_cols = _metric_order(metric_keys, "train_")
     val_cols = _metric_order(metric_keys, "val_")
-    columns = (["rank", "trial", "state", *obj_names, *_param_order(param_names),
+    extra = []
+    if any("feasible" in r for r in rows):
+        extra.append("feasible")
+    if len(objs) > 1:
+        extra += ["pareto_rank", "pareto"]
+    columns = (["rank", "trial", "state", *obj_names, *extra, *_param_order(param_names),
                 "epochs", "best_epoch", "stop_reason"]
                + [c for c in train_cols + val_cols if c not in obj_names]
                + ["gap", "duration_s", "device", "n_params"]
                + _metric_order(test_keys, "test_") + ["error"])
-    frame = pd.DataFrame(rows, columns=columns)
+    # An engine metric may be an objective too (n_params): one column each.
+    frame = pd.DataFrame(rows, columns=list(dict.fromkeys(columns)))
     return _rank(frame, objs)
 
 
@@ -95,32 +108,51 @@ def _row(t: FrozenTrial, obj_names: list[str], test: dict[str, float]) -> dict[s
                 if k.startswith(("train_", "val_")) and k not in obj_names})
     if "val_loss" in metrics and "train_loss" in metrics:
         row["gap"] = metrics["val_loss"] - metrics["train_loss"]
+    if "feasible" in res:
+        row["feasible"] = bool(res["feasible"])
     row["epochs"] = res.get("epochs")
     row["best_epoch"] = res.get("best_epoch")
-    row["stop_reason"] = res.get("stop_reason", "interrupted" if t.state == TrialState.RUNNING
-                                 else None)
+    # A trial with no automl result never reported back: still running, or its process died
+    # (a heartbeat failed it as stale, and its params were retried).
+    row["stop_reason"] = res.get("stop_reason", "running" if t.state == TrialState.RUNNING
+                                 else "interrupted")
     row["duration_s"] = res.get("duration_s")
     row["device"] = res.get("device")
-    row["n_params"] = metrics.get("n_params")
+    row.setdefault("n_params", metrics.get("n_params"))
     row.update({f"test_{k}": v for k, v in test.items()})
-    row["error"] = res.get("error")
+    row["error"] = res.get("error") if res or t.state != TrialState.FAIL else \
+        "its process stopped sending heartbeats (killed?); the params were retried"
     return row
 
 
 def _rank(frame: pd.DataFrame, objs: list[dict[str, str]]) -> pd.DataFrame:
+    """Sort best first and number the complete trials.
+
+    One objective: by its value. Several: by non-dominated (Pareto) rank among the
+    feasible complete trials, then by the first objective. Infeasible trials come after
+    the feasible ones; pruned, running and failed trials after all complete ones.
+    """
     first = objs[0]
-    ascending = first["direction"] == "minimize"
     order = {"complete": 0, "pruned": 1, "running": 2, "failed": 3}
+    keys = ["_group"]
     frame = frame.assign(_group=frame["state"].map(order))
-    frame = frame.sort_values(["_group", first["metric"], "trial"],
-                              ascending=[True, ascending, True], na_position="last",
-                              kind="stable").drop(columns="_group")
+    if "feasible" in frame.columns:
+        frame["feasible"] = frame["feasible"].astype("boolean")
+        frame["_infeasible"] = ~frame["feasible"].fillna(False)
+        keys.append("_infeasible")
+    if len(objs) > 1:
+        frame["pareto_rank"] = pd.array(_pareto_ranks(frame, objs), dtype="Int64")
+        frame["pareto"] = (frame["pareto_rank"] == 1).fillna(False).astype("boolean")
+        keys.append("pareto_rank")
+    ascending = [True] * len(keys) + [first["direction"] == "minimize", True]
+    frame = frame.sort_values(keys + [first["metric"], "trial"], ascending=ascending,
+                              na_position="last", kind="stable")
+    frame = frame.drop(columns=[c for c in ("_group", "_infeasible") if c in frame.columns])
     complete = (frame["state"] == "complete").to_numpy()
     ranks = pd.array([pd.NA] * len(frame), dtype="Int64")
     ranks[complete] = range(1, int(complete.sum()) + 1)
     frame["rank"] = ranks
-    for col in ("trial",):
-        frame[col] = frame[col].astype("int64")
+    frame["trial"] = frame["trial"].astype("int64")
     for col in ("epochs", "best_epoch", "n_params"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     for col in ("state", "stop_reason", "device", "error"):
@@ -128,11 +160,39 @@ def _rank(frame: pd.DataFrame, objs: list[dict[str, str]]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def _pareto_ranks(frame: pd.DataFrame, objs: list[dict[str, str]]) -> list[int | None]:
+    """Non-dominated sorting of the feasible complete trials (1 = the Pareto front)."""
+    eligible = (frame["state"] == "complete").to_numpy()
+    if "feasible" in frame.columns:
+        eligible &= frame["feasible"].fillna(False).to_numpy(dtype=bool)
+    signs = [1.0 if o["direction"] == "minimize" else -1.0 for o in objs]
+    points = {i: tuple(s * float(frame.iloc[i][o["metric"]]) for s, o in zip(signs, objs,
+                                                                              strict=True))
+              for i in range(len(frame)) if eligible[i]}
+    ranks: list[int | None] = [None] * len(frame)
+    remaining, level = dict(points), 1
+    while remaining:
+        front = [i for i, p in remaining.items()
+                 if not any(_dominates(q, p) for j, q in remaining.items() if j != i)]
+        for i in front:
+            ranks[i] = level
+            del remaining[i]
+        level += 1
+    return ranks
+
+
+def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """``a`` is no worse than ``b`` everywhere and better somewhere (all minimized)."""
+    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+
 def top_k_numbers(study: optuna.Study, k: int) -> list[int]:
-    """Numbers of the best ``k`` complete trials (by the first objective)."""
-    objs = objectives(study)
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.values is not None]
-    sign = 1.0 if objs[0]["direction"] == "minimize" else -1.0
-    complete.sort(key=lambda t: (sign * t.values[0], t.number))
-    return [t.number for t in complete[:k]]
+    """Numbers of the best ``k`` complete trials, in the leaderboard's order."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return []
+    return top_numbers(leaderboard_frame(study), k)
+
+
+def top_numbers(frame: pd.DataFrame, k: int) -> list[int]:
+    """Numbers of the first ``k`` complete trials of a leaderboard frame."""
+    return [int(n) for n in frame.loc[frame["state"] == "complete", "trial"].head(k)]

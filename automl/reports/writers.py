@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
 
 from automl.reports.leaderboard import leaderboard_frame, objectives
-from automl.studies import ATTR
+from automl.studies import ATTR, TEST_METRICS
+
+logger = logging.getLogger(__name__)
 
 # Columns of leaderboard.md beside the objectives, params and test metrics.
 _MD_COLUMNS = ["rank", "trial", "state", "stop_reason", "epochs", "best_epoch"]
@@ -35,7 +40,8 @@ def markdown(study: optuna.Study, frame: pd.DataFrame, top_k: int) -> str:
     params = [c for c in frame.columns if c in _param_columns(study, frame)]
     tests = [c for c in frame.columns if c.startswith("test_") and c[5:] in
              {o.removeprefix("val_") for o in objs}]
-    cols = ["rank", "trial", "state", *objs, *tests, "stop_reason", "epochs", "best_epoch",
+    cols = ["rank", "trial", "state", *objs, "pareto_rank", "feasible", *tests, "stop_reason",
+            "epochs", "best_epoch",
             "gap", *params, "duration_s"]
     cols = [c for c in dict.fromkeys(cols) if c in frame.columns]
     counts = frame["state"].value_counts().to_dict()
@@ -56,11 +62,52 @@ def _param_columns(study: optuna.Study, frame: pd.DataFrame) -> list[str]:
     return names
 
 
-def write_reports(study: optuna.Study, report_dir: Path, top_k: int) -> pd.DataFrame:
-    """Write ``leaderboard.csv`` and ``leaderboard.md`` into ``report_dir``."""
+# report.html costs about a second (plotly figures, fANOVA importances), far more than the
+# leaderboards: after a trial it is rewritten only when that stays under a tenth of the
+# time since the last write, or when what a reader looks at first changed (the best trial,
+# the test scores). Kept per folder, for this process.
+HTML_TIME_SHARE = 0.1
+_html_state: dict[Path, tuple[float, float, tuple[Any, ...]]] = {}
+
+
+def _headline(study: optuna.Study, frame: pd.DataFrame) -> tuple[Any, ...]:
+    best = frame.loc[frame["state"] == "complete", "trial"].head(1).tolist()
+    tests = tuple(sorted(k for k in study.user_attrs if k.startswith(TEST_METRICS)))
+    return (*best, tests, study.user_attrs.get("automl_last_run", {}).get("finished_at"))
+
+
+def html_due(study: optuna.Study, frame: pd.DataFrame, report_dir: Path) -> bool:
+    """Whether ``report.html`` in ``report_dir`` should be rewritten now (see above)."""
+    state = _html_state.get(report_dir.resolve())
+    if state is None or not (report_dir / "report.html").exists():
+        return True
+    written_at, cost, headline = state
+    return (headline != _headline(study, frame)
+            or time.monotonic() - written_at >= cost / HTML_TIME_SHARE)
+
+
+def write_reports(study: optuna.Study, report_dir: Path, top_k: int,
+                  html: bool | None = None) -> pd.DataFrame:
+    """Write ``leaderboard.csv``, ``leaderboard.md`` and ``report.html`` into
+    ``report_dir``; returns the leaderboard.
+
+    ``html``: True writes the HTML, False skips it, None (after each trial) writes it when
+    :func:`html_due`. A failure in the HTML is logged and never costs the leaderboards,
+    which are written first.
+    """
     frame = leaderboard_frame(study)
     atomic_write(report_dir / "leaderboard.csv", frame.to_csv(index=False))
     atomic_write(report_dir / "leaderboard.md", markdown(study, frame, top_k))
+    if html or (html is None and html_due(study, frame, report_dir)):
+        started = time.monotonic()
+        try:
+            from automl.reports.html import render_html
+
+            atomic_write(report_dir / "report.html", render_html(study, frame, top_k))
+        except Exception as exc:  # noqa: BLE001 - the leaderboards above still stand
+            logger.warning("report.html not written: %s: %s", type(exc).__name__, exc)
+        now = time.monotonic()
+        _html_state[report_dir.resolve()] = (now, now - started, _headline(study, frame))
     return frame
 
 

@@ -7,6 +7,7 @@ from automl.spec.keypath import Locator, did_you_mean, format_path, parse_path
 from automl.spec.locate import list_spaces, resolve_space_path
 from automl.spec.model import (
     BudgetSpec,
+    ConstraintSpec,
     DatasetSpec,
     EarlyStoppingSpec,
     ExecutionSpec,
@@ -34,6 +35,7 @@ from automl.spec.yaml_loader import LineMap, load_yaml, parse_yaml
 
 __all__ = [
     "BudgetSpec",
+    "ConstraintSpec",
     "CategoricalParam",
     "Condition",
     "DatasetSpec",

@@ -37,6 +37,7 @@ from automl.spec.yaml_loader import load_yaml
 
 __all__ = [
     "BudgetSpec",
+    "ConstraintSpec",
     "DatasetSpec",
     "EarlyStoppingSpec",
     "ExecutionSpec",
@@ -103,6 +104,41 @@ class SplitSpec(_Section):
         return self
 
 
+_CONSTRAINT = re.compile(
+    r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$"
+)
+
+
+class ConstraintSpec(_Section):
+    """A feasibility constraint on a trial metric: ``n_params <= 200000``."""
+
+    metric: str
+    op: Literal["<=", ">=", "<", ">"]
+    bound: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if not isinstance(data, str):
+            return data
+        match = _CONSTRAINT.match(data)
+        if not match:
+            raise ValueError(
+                f"expected 'METRIC <= NUMBER' (or >=, <, >), e.g. 'n_params <= 200000', "
+                f"got {data!r}"
+            )
+        return {"metric": match[1], "op": match[2], "bound": float(match[3])}
+
+    def violation(self, value: float) -> float:
+        """Optuna's convention: <= 0 is feasible, > 0 by how much it is violated."""
+        if self.op in ("<=", "<"):
+            return value - self.bound
+        return self.bound - value
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
 class ObjectiveSpec(_Section):
     """One metric to optimize and its direction."""
 
@@ -118,7 +154,8 @@ class BudgetSpec(_Section):
     max_epochs: int = Field(default=30, ge=1)
     no_improvement_trials: int | None = Field(default=None, ge=1)
     target: float | None = None
-    max_failures: int | None = Field(default=None, ge=0)
+    max_failures: int | None = Field(default=None, ge=0)  # in a row; 0: never stop for that
+    total_epochs: int | None = Field(default=None, ge=1)  # epochs summed over all trials
 
 
 class SamplerSpec(_Section):
@@ -183,11 +220,15 @@ class EarlyStoppingSpec(_Section):
 class ExecutionSpec(_Section):
     """Where and how trials run."""
 
-    workers: int = Field(default=1, ge=1)
+    # trial processes on this machine; None: one per GPU x trials_per_device, else 1;
+    # 0: trials in the controller's own process (debugging; a crash ends the study)
+    workers: int | None = Field(default=None, ge=0)
     device: str = "auto"
     trials_per_device: int = Field(default=1, ge=1)
     trial_timeout: Duration = None
     storage: str | None = None
+    compile: bool = False  # torch.compile the model (CUDA; slower to start)
+    threads: int | None = Field(default=None, ge=1)  # torch threads per worker
 
     @field_validator("device")
     @classmethod
@@ -204,6 +245,7 @@ class ReportSpec(_Section):
 
     dir: str | None = None
     top_k: int = Field(default=10, ge=1)
+    refit: bool = False  # retrain the best config on train+val for its best epoch count
 
 
 _DEFAULT_OBJECTIVE = ({"metric": "val_accuracy", "direction": "maximize"},)
@@ -225,6 +267,7 @@ class Spec(_Section):
     sampler: SamplerSpec = SamplerSpec()
     pruner: PrunerSpec = PrunerSpec()
     early_stopping: EarlyStoppingSpec = EarlyStoppingSpec()
+    constraints: tuple[ConstraintSpec, ...] = ()
     enqueue: tuple[dict[str, Any], ...] = ()
     params: Space = Space()
     execution: ExecutionSpec = ExecutionSpec()
@@ -278,6 +321,7 @@ class Spec(_Section):
         }
         out["pruner"] = {"name": self.pruner.name, **self.pruner.options}
         out["early_stopping"] = self.early_stopping.model_dump()
+        out["constraints"] = [str(c) for c in self.constraints]
         out["enqueue"] = [dict(config) for config in self.enqueue]
         out["params"] = self.params.to_data()
         out["execution"] = self.execution.model_dump()
@@ -331,6 +375,11 @@ class Spec(_Section):
                 f"got {show(value)}"
             )
         return value
+
+    @field_validator("constraints", mode="before")
+    @classmethod
+    def _constraint_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @field_validator("objectives")
     @classmethod

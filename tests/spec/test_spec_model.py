@@ -138,7 +138,7 @@ def test_defaults_and_short_forms(tmp_path: Path) -> None:
     assert (spec.budget.trials, spec.budget.max_epochs, spec.budget.timeout) == (20, 30, None)
     assert (spec.sampler.name, spec.pruner.name) == ("tpe", "none")
     assert not spec.early_stopping.enabled
-    assert spec.split.val == 0.2 and spec.execution.workers == 1 and spec.report.top_k == 10
+    assert spec.split.val == 0.2 and spec.execution.workers is None and spec.report.top_k == 10
     assert len(spec.params) == 0 and spec.enqueue == ()
 
 
@@ -292,7 +292,8 @@ ERRORS = [
         4,
         "expected auto, cpu, mps, cuda or cuda:0,1",
     ),
-    ("workers-zero", MINIMAL + "execution: {workers: 0}\n", "execution.workers", 3, "must be >= 1"),
+    ("workers-negative", MINIMAL + "execution: {workers: -1}\n", "execution.workers", 3,
+     "must be >= 0"),
     ("top-k-zero", MINIMAL + "report: {top_k: 0}\n", "report.top_k", 3, "must be >= 1"),
     (
         "patience-zero",

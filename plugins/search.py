@@ -1,0 +1,183 @@
+"""The built-in search algorithms: Optuna's samplers and pruners, registered by name.
+
+Each option in a spec's ``sampler:`` or ``pruner:`` mapping is passed to the Optuna
+constructor as a keyword, so Optuna's documentation is the reference for options.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+
+import automl
+from automl.algorithms import AlgorithmError, PrunerPlugin, SamplerPlugin, SearchContext
+from automl.spec.params import (
+    CategoricalParam,
+    FixedParam,
+    FloatParam,
+    IntParam,
+    RepeatBlock,
+    Space,
+)
+
+
+def _tpe(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    options.setdefault("multivariate", True)
+    # `group` only makes sense with multivariate, and helps with conditional params.
+    options.setdefault("group", bool(options["multivariate"]))
+    with warnings.catch_warnings():
+        # `group` is marked experimental; it is what conditional spaces need, so say it once
+        # here (in this docstring) rather than at every run.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, **options)
+
+
+def _random(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    return optuna.samplers.RandomSampler(seed=seed, **options)
+
+
+def _cmaes(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    return optuna.samplers.CmaEsSampler(seed=seed, **options)
+
+
+def _gp(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    return optuna.samplers.GPSampler(seed=seed, **options)
+
+
+def _nsga2(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    return optuna.samplers.NSGAIISampler(seed=seed, **options)
+
+
+def _qmc(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    return optuna.samplers.QMCSampler(seed=seed, **options)
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without the ``study.stop()`` of its ``after_trial``: with
+    ask/tell there is no optimize loop to stop (it raises), so the controller stops the
+    search itself once ``is_exhausted``."""
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        return None
+
+
+def _grid(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    grid = options.pop("search_space", None) or grid_of(ctx.space)
+    return _GridSampler(grid, seed=seed, **options)
+
+
+def grid_of(space: Space, prefix: str = "", counts: dict[str, int] | None = None
+            ) -> dict[str, list[Any]]:
+    """The grid of every sampled param: categorical choices and stepped ranges.
+
+    A repeat block contributes ``block.i.param`` for every layer its count can reach.
+    A float range without ``step`` has no grid: an :class:`AlgorithmError` names it.
+    """
+    grid: dict[str, list[Any]] = {}
+    counts = dict(counts or {})
+    for name, param in space.items():
+        flat = prefix + name
+        if isinstance(param, CategoricalParam):
+            grid[flat] = list(param.choices)
+        elif isinstance(param, IntParam):
+            if param.log:
+                raise AlgorithmError("name", f"grid sampler: params.{flat} is a log range; "
+                                             "give it choices or a linear step instead")
+            grid[flat] = list(range(param.low, param.high + 1, param.step))
+            counts[name] = param.high
+        elif isinstance(param, FloatParam):
+            if param.step is None:
+                raise AlgorithmError("name", f"grid sampler: params.{flat} has no step, so "
+                                             "it has no grid; add `step:` or use choices")
+            n = int(round((param.high - param.low) / param.step))
+            grid[flat] = [float(v) for v in np.round(param.low + np.arange(n + 1) * param.step,
+                                                     12)]
+        elif isinstance(param, RepeatBlock):
+            count = param.repeat if isinstance(param.repeat, int) else counts.get(param.repeat, 0)
+            for i in range(count):
+                grid.update(grid_of(param.params, f"{flat}.{i}.", counts))
+        elif not isinstance(param, FixedParam):  # pragma: no cover - the spec has no other kind
+            raise AlgorithmError("name", f"grid sampler: cannot grid params.{flat}")
+    return grid
+
+
+def grid_size(space: Space) -> int:
+    """How many points the grid of ``space`` has (an upper bound with conditional params)."""
+    return int(np.prod([len(v) for v in grid_of(space).values()] or [1]))
+
+
+def _startup(options: dict[str, Any], ctx: SearchContext) -> None:
+    # A warm-up matters: without one, large configs were pruned in their first 1-3 epochs
+    # (MEASURED.md), before they could show what they learn.
+    options.setdefault("n_startup_trials", 5)
+    options.setdefault("n_warmup_steps", min(5, max(0, ctx.max_epochs // 4)))
+
+
+def _median(options: dict[str, Any], ctx: SearchContext) -> Any:
+    _startup(options, ctx)
+    return optuna.pruners.MedianPruner(**options)
+
+
+def _percentile(options: dict[str, Any], ctx: SearchContext) -> Any:
+    options.setdefault("percentile", 25.0)
+    _startup(options, ctx)
+    return optuna.pruners.PercentilePruner(**options)
+
+
+def _hyperband(options: dict[str, Any], ctx: SearchContext) -> Any:
+    options.setdefault("min_resource", 1)
+    options.setdefault("max_resource", ctx.max_epochs)
+    return optuna.pruners.HyperbandPruner(**options)
+
+
+def _successive_halving(options: dict[str, Any], ctx: SearchContext) -> Any:
+    return optuna.pruners.SuccessiveHalvingPruner(**options)
+
+
+def _wilcoxon(options: dict[str, Any], ctx: SearchContext) -> Any:
+    return optuna.pruners.WilcoxonPruner(**options)
+
+
+def _none(options: dict[str, Any], ctx: SearchContext) -> Any:
+    if options:
+        raise ValueError(f"takes no options, got {', '.join(options)}")
+    return optuna.pruners.NopPruner()
+
+
+SAMPLERS = [
+    SamplerPlugin("tpe", _tpe, "Tree-structured Parzen Estimator (multivariate, grouped)",
+                  constraints=True),
+    SamplerPlugin("random", _random, "independent uniform sampling"),
+    SamplerPlugin("cmaes", _cmaes, "CMA evolution strategy (continuous params; one objective)",
+                  multi_objective=False),
+    SamplerPlugin("gp", _gp, "Gaussian-process Bayesian optimization", constraints=True),
+    SamplerPlugin("nsga2", _nsga2, "NSGA-II genetic algorithm (multi-objective)",
+                  constraints=True),
+    SamplerPlugin("qmc", _qmc, "quasi-Monte Carlo (Sobol) space filling"),
+    SamplerPlugin("grid", _grid, "every combination of choices and stepped ranges"),
+]
+
+PRUNERS = [
+    PrunerPlugin("median", _median, "prune below the median of earlier trials at the same epoch"),
+    PrunerPlugin("percentile", _percentile, "prune below a percentile (25) of earlier trials"),
+    PrunerPlugin("hyperband", _hyperband, "Hyperband: successive halving in several brackets"),
+    PrunerPlugin("successive_halving", _successive_halving, "asynchronous successive halving"),
+    PrunerPlugin("wilcoxon", _wilcoxon, "Wilcoxon signed-rank test against the best trial"),
+    PrunerPlugin("none", _none, "no pruning"),
+]
+
+
+@automl.hookimpl
+def register_samplers(register: Callable[[SamplerPlugin], None]) -> None:
+    for plugin in SAMPLERS:
+        register(plugin)
+
+
+@automl.hookimpl
+def register_pruners(register: Callable[[PrunerPlugin], None]) -> None:
+    for plugin in PRUNERS:
+        register(plugin)

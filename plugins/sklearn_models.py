@@ -1,0 +1,417 @@
+"""scikit-learn trainers: random forest, histogram gradient boosting, logistic and ridge
+regression, SVM and k-nearest neighbours, for classification and regression.
+
+**Epochs.** Models that grow report through ``ctx.report`` as they grow, so pruning and
+early stopping work as they do for a torch model: ``hist_gbm`` adds
+``iterations_per_epoch`` (10) boosting iterations per epoch (warm start) and ``random_forest``
+adds trees. With ``restore_best`` the model of the best epoch is the one kept. The other
+models fit in one go and report a single epoch.
+
+**Params.** Every param goes to the scikit-learn estimator under its own name (``C``,
+``n_estimators``, ``learning_rate``, ``max_leaf_nodes``, ``n_neighbors`` ...; see each
+estimator's documentation), so a misspelled one fails the trial with scikit-learn's list
+of valid names. The trainers read a few themselves:
+
+- ``hist_gbm``: ``iterations_per_epoch`` (10); ``max_iter`` is the total and defaults to
+  ``budget.max_epochs * iterations_per_epoch``, so early stopping decides how many
+  iterations a trial keeps. scikit-learn's own early stopping is off: the engine's works
+  on the validation split.
+- ``random_forest``: ``n_estimators`` (100), added ``trees_per_epoch`` (10) at a time, in
+  at most ``budget.max_epochs`` epochs.
+
+**Preprocessing, fitted on the training split only** (nothing is learnt from validation
+or test rows): images are flattened; for ``logistic``, ``ridge``, ``svm`` and ``knn``
+missing values are imputed with the training medians (plus a missing-value indicator
+column) and non-binary columns are standardized; 0/1 columns (one-hot codes) are kept as
+they are. The tree models take missing values natively and see the data unscaled.
+Regression targets are standardized with the training mean and standard deviation and
+predictions mapped back, so metrics are in the target's own units.
+
+**Metrics**, reported every epoch: ``train_loss``, ``val_loss`` (log loss for
+classification; mean squared error of the standardized target for regression) and the
+task's metrics (``val_accuracy``, ``val_balanced_accuracy``, ``val_f1_macro``,
+``val_log_loss``; ``val_rmse``, ``val_mae``, ``val_r2``). Training metrics are computed
+on at most 5,000 training rows. SVM class probabilities come from Platt scaling
+(``CalibratedClassifierCV``, 3-fold on the training split).
+
+**Threads.** A trial uses ``execution.threads`` OpenMP threads, else as many as torch
+may use in its worker (the engine's per-worker budget), but one below
+``PARALLEL_MIN_VALUES`` training values, where threads cost more than they save; random
+forests build their trees on one core (``n_jobs``: 1) unless the spec sets ``n_jobs``.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, SVR
+from threadpoolctl import threadpool_limits
+
+import automl
+from automl.data import DataInfo, Split, Task, TrialData
+from automl.errors import TrialFailed
+from automl.metrics import classification_metrics, regression_metrics
+from automl.trainer import TrialContext
+
+TRAIN_EVAL_ROWS = 5000  # training metrics on a fixed sample: a full pass per epoch is waste
+CHECKPOINT_FORMAT = 1
+# Below this many training values (rows x features) a trial runs on one thread. Measured
+# on 2 cores (3 warm-start fits of 10 boosting iterations), 2 threads vs 1: 5x slower at
+# 360 values, 1.2x slower at 10k, 1.25x slower at 100k, 1.3x faster at 1M (with
+# OMP_WAIT_POLICY=PASSIVE; with the default spinning threads and other work on the
+# machine, 2 threads were 3-10x slower at every size).
+PARALLEL_MIN_VALUES = 500_000
+
+BuildEstimator = Callable[[Task, dict[str, Any], int], BaseEstimator]
+
+
+# -- preprocessing ------------------------------------------------------------------------
+
+def tabular_preprocessor(x_train: np.ndarray, *, impute: bool, scale: bool
+                         ) -> ColumnTransformer | None:
+    """A ColumnTransformer fitted on ``x_train`` (2-D), or ``None`` when nothing is to do.
+
+    Binary columns (all training values 0 or 1, none missing; one-hot codes) get the most
+    frequent value for a missing one and no scaling; the other columns get the median and
+    a missing-value indicator (``impute``) and standardization (``scale``).
+    """
+    if not impute and not scale:
+        return None
+    present = ~np.isnan(x_train)
+    binary = (((x_train == 0) | (x_train == 1)) & present).all(axis=0)
+    numeric_steps: list[tuple[str, Any]] = []
+    if impute:
+        numeric_steps.append(("impute", SimpleImputer(strategy="median", add_indicator=True,
+                                                      keep_empty_features=True)))
+    if scale:
+        numeric_steps.append(("scale", StandardScaler()))
+    transformers: list[tuple[str, Any, list[int]]] = []
+    numeric = [int(i) for i in np.flatnonzero(~binary)]
+    if numeric:
+        transformers.append(("numeric", Pipeline(numeric_steps), numeric))
+    binary_cols = [int(i) for i in np.flatnonzero(binary)]
+    if binary_cols:
+        transformers.append(("binary", SimpleImputer(strategy="most_frequent",
+                                                     keep_empty_features=True), binary_cols))
+    pre = ColumnTransformer(transformers, sparse_threshold=0.0)
+    return pre.fit(x_train)
+
+
+def _flat(x: np.ndarray) -> np.ndarray:
+    return x.reshape(len(x), -1).astype(np.float64, copy=False)
+
+
+# -- the fitted model (what a checkpoint holds) ------------------------------------------
+
+class FittedModel:
+    """A trial's model: the train-fitted preprocessing, the estimator and the target scaling."""
+
+    def __init__(self, preprocessor: ColumnTransformer | None, estimator: BaseEstimator,
+                 task: Task, n_outputs: int, y_mean: float = 0.0, y_std: float = 1.0) -> None:
+        self.preprocessor = preprocessor
+        self.estimator = estimator
+        self.task = task
+        self.n_outputs = n_outputs
+        self.y_mean = y_mean
+        self.y_std = y_std
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Raw features (any shape) to the estimator's input."""
+        flat = _flat(x)
+        return flat if self.preprocessor is None else self.preprocessor.transform(flat)
+
+    def outputs(self, xt: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(n, n_outputs)``, or standardized regression predictions."""
+        if self.task == "regression":
+            return np.asarray(self.estimator.predict(xt), dtype=np.float64).ravel()
+        proba = np.asarray(self.estimator.predict_proba(xt), dtype=np.float64)
+        if proba.shape[1] == self.n_outputs:
+            return proba
+        # A class absent from the training split: give it probability 0, keep the columns.
+        full = np.zeros((len(xt), self.n_outputs))
+        full[:, np.asarray(self.estimator.classes_, dtype=int)] = proba
+        return full
+
+    def scores(self, xt: np.ndarray, y: np.ndarray, prefix: str = "",
+               full: bool = True) -> dict[str, float]:
+        """``loss`` plus the task's metrics (or only loss and accuracy/rmse: ``full=False``)."""
+        out = self.outputs(xt)
+        if self.task == "classification":
+            metrics = classification_metrics(y, out)
+            metrics["loss"] = metrics["log_loss"]
+            keep = None if full else ("loss", "accuracy")
+        else:
+            target = (np.asarray(y, dtype=np.float64) - self.y_mean) / self.y_std
+            metrics = regression_metrics(y, out * self.y_std + self.y_mean)
+            metrics["loss"] = float(np.mean((out - target) ** 2))
+            keep = None if full else ("loss", "rmse")
+        return {prefix + k: v for k, v in metrics.items() if keep is None or k in keep}
+
+    def evaluate(self, split: Split, prefix: str = "") -> dict[str, float]:
+        return self.scores(self.transform(split.x), split.y, prefix)
+
+
+# -- growing models ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Growth:
+    """How an estimator grows between epochs: ``param`` set to a larger value, warm start."""
+
+    param: str  # n_estimators, max_iter
+    chunk_param: str  # the trainer's own param: how much to add per epoch
+    chunk: int
+    total: int | None  # default for ``param``; None: max_epochs * chunk
+    truncate: bool  # restore the best epoch by truncating ``estimators_`` (forests)
+
+    def plan(self, params: Mapping[str, Any], max_epochs: int) -> list[int]:
+        """The estimator's size at the end of each epoch."""
+        chunk = _positive_int(params, self.chunk_param, self.chunk)
+        total = params.get(self.param, self.total)
+        if total is None:
+            return [chunk * e for e in range(1, max_epochs + 1)]
+        total = _positive_int(params, self.param, int(total))
+        n = min(max_epochs, math.ceil(total / chunk))
+        return [round(total * e / n) for e in range(1, n + 1)]
+
+    def snapshot(self, est: BaseEstimator) -> Any:
+        return len(est.estimators_) if self.truncate else pickle.dumps(est, protocol=5)
+
+    def restore(self, est: BaseEstimator, snap: Any) -> BaseEstimator:
+        if self.truncate:
+            est.estimators_ = est.estimators_[:snap]
+            est.set_params(**{self.param: snap})
+            return est
+        return pickle.loads(snap)
+
+
+def _positive_int(params: Mapping[str, Any], key: str, default: int) -> int:
+    value = params.get(key, default)
+    whole = isinstance(value, (int, np.integer)) or (isinstance(value, float)
+                                                      and value.is_integer())
+    if isinstance(value, bool) or not whole or value < 1:
+        raise TrialFailed(f"param {key!r} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+# -- the trainer ---------------------------------------------------------------------------
+
+class SklearnTrainer:
+    """A :class:`automl.trainer.Trainer` around a scikit-learn estimator.
+
+    Args:
+        name: the trainer's name in specs.
+        build: ``(task, params, seed) -> estimator``, unfitted; ``params`` are the trial's
+            params less the ones the growth reads (``growth.param``, ``growth.chunk_param``).
+        tasks: the tasks it handles.
+        description: one line for ``automl plugins list``.
+        scale: impute missing values and standardize non-binary columns (models that
+            need it: linear, kernel and distance based).
+        growth: how the estimator grows between epochs (``None``: one epoch).
+    """
+
+    def __init__(self, name: str, build: BuildEstimator, *, tasks: tuple[Task, ...],
+                 description: str, scale: bool = False, growth: Growth | None = None) -> None:
+        self.name = name
+        self.build = build
+        self.tasks = tasks
+        self.description = description
+        self.scale = scale
+        self.growth = growth
+
+    def _estimator(self, task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+        own = {self.growth.param, self.growth.chunk_param} if self.growth else set()
+        rest = {k: v for k, v in params.items() if k not in own}
+        try:
+            return self.build(task, rest, seed)
+        except (TypeError, ValueError) as exc:  # set_params names the valid params
+            raise TrialFailed(f"{self.name}: {exc}") from None
+
+    def fit(self, params: dict[str, Any], data: TrialData, ctx: TrialContext) -> dict[str, Any]:
+        """Train one trial; see the module docstring for the params and the epochs."""
+        # OpenMP threads beyond the trial's share of the cores fight the other workers:
+        # keep to the engine's budget (execution.threads, else the worker's torch setting),
+        # and to one thread for small data, where threads cost more than they save.
+        threads = getattr(ctx, "threads", None) or torch.get_num_threads()
+        if data.train.x.size < PARALLEL_MIN_VALUES:
+            threads = 1
+        with threadpool_limits(limits=threads):
+            return self._fit(params, data, ctx)
+
+    def _fit(self, params: dict[str, Any], data: TrialData, ctx: TrialContext) -> dict[str, Any]:
+        info = data.info
+        if info.task not in self.tasks:
+            raise TrialFailed(f"{self.name} handles {', '.join(self.tasks)}, not {info.task}")
+        seed = int(ctx.seed) % (2**32)
+        start = time.perf_counter()
+        x_train = _flat(data.train.x)
+        pre = tabular_preprocessor(x_train, impute=self.scale, scale=self.scale)
+        y_mean, y_std = 0.0, 1.0
+        y_fit = data.train.y
+        if info.task == "regression":
+            y_mean = float(np.mean(data.train.y))
+            y_std = float(np.std(data.train.y)) or 1.0
+            y_fit = (np.asarray(data.train.y, dtype=np.float64) - y_mean) / y_std
+        est = self._estimator(info.task, params, seed)
+        model = FittedModel(pre, est, info.task, info.n_outputs, y_mean, y_std)
+        xt_train = x_train if pre is None else pre.transform(x_train)
+        xt_val = model.transform(data.val.x)
+        rows = _sample(len(xt_train), TRAIN_EVAL_ROWS, seed)
+
+        sizes: list[int | None] = (list(self.growth.plan(params, ctx.max_epochs))
+                                   if self.growth else [None])
+        best: Any = None
+        for epoch, size in enumerate(sizes, start=1):
+            if size is not None and self.growth is not None:
+                est.set_params(**{self.growth.param: size})
+            with warnings.catch_warnings():
+                # Not converging within max_iter is a property of the trial's params, and
+                # the metrics show its effect; a warning per trial would flood the log.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                est.fit(xt_train, y_fit)
+            metrics = {
+                **_renamed(model.scores(xt_train[rows], data.train.y[rows], full=False),
+                           "train_"),
+                **model.scores(xt_val, data.val.y, "val_"),
+            }
+            decision = ctx.report(epoch, metrics)
+            if decision.improved and ctx.restore_best and self.growth is not None:
+                best = self.growth.snapshot(est)
+            if decision.stop:
+                break
+        if best is not None and self.growth is not None:
+            model.estimator = est = self.growth.restore(est, best)
+        train_time = time.perf_counter() - start
+
+        ctx.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(ctx.checkpoint_path, "wb") as f:
+            pickle.dump({"format": CHECKPOINT_FORMAT, "trainer": self.name, "model": model}, f,
+                        protocol=5)
+        final: dict[str, Any] = model.scores(xt_val, data.val.y, "val_")
+        final.update(_size(est))
+        final["train_time_s"] = train_time
+        return final
+
+    def evaluate(self, params: dict[str, Any], checkpoint: Path, split: Split,
+                 info: DataInfo) -> dict[str, float]:
+        """Score the model saved at ``checkpoint`` on ``split`` (metric names without prefix).
+
+        The checkpoint is a pickle this trainer wrote in ``fit``: load only your own.
+        """
+        with open(checkpoint, "rb") as f:
+            saved = pickle.load(f)  # a file this trainer wrote itself, never a user's
+        if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
+            raise TrialFailed(f"{checkpoint} is not a {self.name} checkpoint")
+        return saved["model"].evaluate(split)
+
+
+def _renamed(metrics: Mapping[str, float], prefix: str) -> dict[str, float]:
+    return {prefix + k: v for k, v in metrics.items()}
+
+
+def _sample(n: int, k: int, seed: int) -> np.ndarray:
+    if n <= k:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
+def _size(est: BaseEstimator) -> dict[str, int]:
+    """How big the kept model is: parameters for linear models, trees or iterations."""
+    if hasattr(est, "coef_"):
+        return {"n_params": int(np.size(est.coef_) + np.size(getattr(est, "intercept_", 0)))}
+    if hasattr(est, "estimators_") and isinstance(est.estimators_, list):
+        return {"n_estimators": len(est.estimators_)}
+    if hasattr(est, "n_iter_") and isinstance(est, (HistGradientBoostingClassifier,
+                                                    HistGradientBoostingRegressor)):
+        return {"n_iter": int(est.n_iter_)}
+    return {}
+
+
+# -- the estimators -----------------------------------------------------------------------
+
+def _configured(est: BaseEstimator, params: dict[str, Any]) -> BaseEstimator:
+    return est.set_params(**params) if params else est
+
+
+def _random_forest(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    # n_jobs=1: the engine gives each trial worker its share of the cores.
+    cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
+    return _configured(cls(random_state=seed, n_jobs=1, warm_start=True), params)
+
+
+def _hist_gbm(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    cls = (HistGradientBoostingClassifier if task == "classification"
+           else HistGradientBoostingRegressor)
+    return _configured(cls(random_state=seed, warm_start=True, early_stopping=False), params)
+
+
+def _logistic(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    return _configured(LogisticRegression(max_iter=1000, random_state=seed), params)
+
+
+def _ridge(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    return _configured(Ridge(random_state=seed), params)
+
+
+def _svm(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    if task == "regression":
+        return _configured(SVR(), params)
+    # SVC(probability=True) is deprecated (scikit-learn 1.9) for exactly this wrapper.
+    return CalibratedClassifierCV(_configured(SVC(random_state=seed), params), ensemble=False,
+                                  cv=3)
+
+
+def _knn(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    cls = KNeighborsClassifier if task == "classification" else KNeighborsRegressor
+    return _configured(cls(), params)
+
+
+BOTH: tuple[Task, ...] = ("classification", "regression")
+
+TRAINERS = [
+    SklearnTrainer("random_forest", _random_forest, tasks=BOTH,
+                   description="scikit-learn random forest; trees added per epoch",
+                   growth=Growth("n_estimators", "trees_per_epoch", chunk=10, total=100,
+                                 truncate=True)),
+    SklearnTrainer("hist_gbm", _hist_gbm, tasks=BOTH,
+                   description="scikit-learn histogram gradient boosting; iterations per epoch",
+                   growth=Growth("max_iter", "iterations_per_epoch", chunk=10, total=None,
+                                 truncate=False)),
+    SklearnTrainer("logistic", _logistic, tasks=("classification",), scale=True,
+                   description="scikit-learn logistic regression (standardized inputs)"),
+    SklearnTrainer("ridge", _ridge, tasks=("regression",), scale=True,
+                   description="scikit-learn ridge regression (standardized inputs)"),
+    SklearnTrainer("svm", _svm, tasks=BOTH, scale=True,
+                   description="scikit-learn support vector machine (SVC/SVR)"),
+    SklearnTrainer("knn", _knn, tasks=BOTH, scale=True,
+                   description="scikit-learn k-nearest neighbours"),
+]
+
+
+@automl.hookimpl
+def register_trainers(register: Callable[[SklearnTrainer], None]) -> None:
+    for trainer in TRAINERS:
+        register(trainer)

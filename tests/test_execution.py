@@ -1,0 +1,221 @@
+"""Trials in real worker processes: failures of every kind, Ctrl-C, kill -9 and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+
+import automl
+import automl.plugins
+from automl.controller import search
+from automl.spec import load_spec
+from automl.studies import RESULT
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).parents[1]
+Spec = Callable[..., Path]
+
+FAULTY = """
+study: faulty
+trainer: faulty
+dataset: {name: iris}
+objective: {metric: val_accuracy, direction: maximize}
+budget: {trials: 7, max_epochs: 5, max_failures: 0}
+sampler: {name: random, seed: 0}
+pruner: {name: none}
+early_stopping: {monitor: val_loss, patience: 3}
+execution: {workers: 1, trial_timeout: 4s}
+params:
+  mode: [ok, raise, nan, oom, crash, hang, slow]
+  x: {type: float, low: 0.0, high: 1.0}
+enqueue:
+  - {mode: ok, x: 0.3}
+  - {mode: raise, x: 0.3}
+  - {mode: nan, x: 0.3}
+  - {mode: oom, x: 0.3}
+  - {mode: crash, x: 0.3}
+  - {mode: hang, x: 0.3}
+  - {mode: ok, x: 0.4}
+"""
+
+
+def _result(study: optuna.Study, number: int) -> dict:
+    return study.trials[number].user_attrs[RESULT]
+
+
+def test_every_failure_kind_is_recorded_and_the_study_goes_on(worker_env: dict[str, str],
+                                                              write_spec: Spec) -> None:
+    result = search(load_spec(write_spec(FAULTY)))
+    assert result.n_trials == 7 and result.stop_reason == "budget"
+    study = automl.load_study("faulty")
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "FAIL", "FAIL", "FAIL", "FAIL", "FAIL", "COMPLETE"]
+    assert "ValueError: bad luck in epoch 2" in _result(study, 1)["error"]
+    assert "non-finite val_loss" in _result(study, 2)["error"]
+    assert _result(study, 3)["error"].startswith("out of memory")
+    assert "SIGKILL" in _result(study, 4)["error"]
+    hang = _result(study, 5)
+    assert hang["stop_reason"] == "timeout" and "trial_timeout" in hang["error"]
+    # one worker process, reused while it lives, replaced after the OOM, the crash and the hang
+    pids = [_result(study, n)["metrics"].get("pid") for n in (0, 6)]
+    assert all(pids) and pids[0] != pids[1]
+    frame = automl.leaderboard("faulty")
+    assert list(frame["stop_reason"][frame["state"] == "failed"].sort_values()) == [
+        "failed", "failed", "failed", "failed", "timeout"]
+    assert (frame["device"] == "cpu").all()
+
+
+def test_a_worker_is_reused_across_trials(worker_env: dict[str, str], write_spec: Spec) -> None:
+    spec = FAULTY.replace("mode: [ok, raise, nan, oom, crash, hang, slow]", "mode: ok").split(
+        "enqueue:")[0].replace("trials: 7", "trials: 4")
+    search(load_spec(write_spec(spec)))
+    study = automl.load_study("faulty")
+    pids = {_result(study, n)["metrics"]["pid"] for n in range(4)}
+    assert len(pids) == 1 and os.getpid() not in pids  # not the controller's process
+
+
+def test_two_workers_share_one_sqlite_study(worker_env: dict[str, str], write_spec: Spec) -> None:
+    spec = FAULTY.split("enqueue:")[0].replace(
+        "mode: [ok, raise, nan, oom, crash, hang, slow]", "mode: slow").replace(
+        "trials: 7", "trials: 6").replace("workers: 1", "workers: 2")
+    result = search(load_spec(write_spec(spec)))
+    assert result.n_trials == 6 and result.workers == 2
+    study = automl.load_study("faulty")
+    assert len(study.trials) == 6 and all(t.state.name == "COMPLETE" for t in study.trials)
+    assert len({_result(study, n)["metrics"]["pid"] for n in range(6)}) == 2
+    # the two workers really ran at the same time
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in study.trials)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
+
+
+class _Run:
+    """``automl`` in a subprocess, its output in a file (a pipe nobody reads can fill up)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], **kwargs: object) -> None:
+        exe = str(Path(sys.executable).with_name("automl"))
+        self.log = Path(f"automl-{time.monotonic_ns()}.log")
+        self._fh = self.log.open("w")
+        self.proc = subprocess.Popen([exe, *args], env=env, text=True, stdout=self._fh,
+                                     stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]
+        self.pid = self.proc.pid
+
+    def send_signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def communicate(self, timeout: float) -> tuple[str, None]:
+        self.proc.wait(timeout=timeout)
+        self._fh.close()
+        return self.log.read_text(), None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+
+def _cli(args: list[str], env: dict[str, str], **kwargs: object) -> _Run:
+    return _Run(args, env, **kwargs)
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.2)
+
+
+def _states(study: str) -> list[str]:
+    db = Path("reports") / study / "study.db"
+    if not db.exists():
+        return []
+    try:
+        return [t.state.name for t in automl.load_study(study).trials]
+    except Exception:  # noqa: BLE001 - the file may be mid-creation
+        return []
+
+
+SLOW = FAULTY.split("enqueue:")[0].replace(
+    "mode: [ok, raise, nan, oom, crash, hang, slow]", "mode: slow").replace(
+    "max_epochs: 5", "max_epochs: 10").replace("trials: 7", "trials: 5").replace(
+    "trial_timeout: 4s", "trial_timeout: 60s")
+
+
+def test_ctrl_c_lets_the_running_trial_finish_then_resume_reaches_the_budget(
+        worker_env: dict[str, str], write_spec: Spec) -> None:
+    path = write_spec(SLOW)
+    proc = _cli(["search", "--space", str(path)], worker_env)
+    _wait_for(lambda: "COMPLETE" in _states("faulty") and "RUNNING" in _states("faulty"))
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out and "Ctrl-C" in out
+    states = _states("faulty")
+    assert states and all(s == "COMPLETE" for s in states)  # the running one finished
+    done = len(states)
+    assert done < 5
+
+    proc = _cli(["search", "--space", str(path)], worker_env)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert _states("faulty") == ["COMPLETE"] * 5
+    assert f"{5 - done} run now" in out
+
+
+def test_second_ctrl_c_stops_now_and_the_trial_is_retried(worker_env: dict[str, str],
+                                                         write_spec: Spec) -> None:
+    path = write_spec(SLOW)
+    proc = _cli(["search", "--space", str(path)], worker_env)
+    _wait_for(lambda: "COMPLETE" in _states("faulty") and "RUNNING" in _states("faulty"))
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    study = automl.load_study("faulty")
+    interrupted = [t for t in study.trials if t.state.name == "FAIL"]
+    assert len(interrupted) == 1
+    assert interrupted[0].user_attrs[RESULT]["stop_reason"] == "interrupted"
+
+    proc = _cli(["search", "--space", str(path)], worker_env)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    study = automl.load_study("faulty")
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 5
+    assert interrupted[0].params in [t.params for t in complete]  # retried, same params
+
+
+def test_kill_9_of_the_whole_search_then_resume(worker_env: dict[str, str],
+                                                write_spec: Spec) -> None:
+    path = write_spec(SLOW)
+    proc = _cli(["search", "--space", str(path)], worker_env, start_new_session=True)
+    _wait_for(lambda: "COMPLETE" in _states("faulty") and "RUNNING" in _states("faulty"))
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    before = automl.load_study("faulty").trials
+    complete_before = [t.number for t in before if t.state.name == "COMPLETE"]
+    stale = [t for t in before if t.state.name == "RUNNING"]
+    assert len(stale) == 1
+
+    proc = _cli(["search", "--space", str(path)], worker_env)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out
+    study = automl.load_study("faulty")
+    states = {t.number: t.state.name for t in study.trials}
+    assert all(states[n] == "COMPLETE" for n in complete_before)  # nothing finished is lost
+    assert states[stale[0].number] == "FAIL"  # failed by its missing heartbeat...
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 5  # ...not counted, and the budget is exact
+    assert stale[0].params in [t.params for t in complete]  # ...and retried
+    frame = automl.leaderboard("faulty")
+    assert len(frame) == 6
+    row = frame[frame["trial"] == stale[0].number].iloc[0]
+    assert row["stop_reason"] == "interrupted"

@@ -1,0 +1,77 @@
+"""Several machines on one PostgreSQL study: `automl worker` processes sharing the budget.
+
+Needs a PostgreSQL server: `.ci/run` starts a throwaway one (scripts/test-postgres.sh) and
+exports AUTOML_TEST_POSTGRES_URL. Without it these tests are skipped, except in CI, where
+a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import automl
+from automl.controller import Controller
+from automl.spec import load_spec
+from automl.studies import RESULT
+from tests.test_execution import SLOW, _cli, _wait_for
+
+URL = os.environ.get("AUTOML_TEST_POSTGRES_URL")
+if os.environ.get("CI") and not URL:
+    raise RuntimeError("CI must run the PostgreSQL tests: AUTOML_TEST_POSTGRES_URL is not set")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not URL, reason="no PostgreSQL (AUTOML_TEST_POSTGRES_URL)")]
+Spec = Callable[..., Path]
+
+
+def _create(write_spec: Spec, trials: int) -> str:
+    """The first process creates the schema and the study, before any worker starts."""
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    spec = load_spec(write_spec(SLOW), {"execution.storage": str(URL), "study": name,
+                                        "budget.trials": str(trials)})
+    Controller(spec).open()
+    return name
+
+
+def _states(name: str) -> list[str]:
+    return [t.state.name for t in automl.load_study(name, URL).trials]
+
+
+def test_two_workers_finish_one_study_with_the_exact_budget(worker_env: dict[str, str],
+                                                            write_spec: Spec) -> None:
+    name = _create(write_spec, trials=6)
+    runs = [_cli(["worker", "--study", name, "--storage", str(URL), "--workers", "1"],
+                 worker_env) for _ in range(2)]
+    outs = [run.communicate(timeout=240)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outs
+    assert _states(name) == ["COMPLETE"] * 6
+    ran = [int(out.split(" run now")[0].rsplit("; ", 1)[-1]) for out in outs]
+    assert sum(ran) == 6 and min(ran) >= 1, outs  # both took part
+    frame = automl.leaderboard(name, URL)
+    assert len(frame) == 6 and list(frame["rank"]) == list(range(1, 7))
+
+
+def test_kill_9_of_a_worker_leaves_its_trial_failed_and_retried_by_the_other(
+        worker_env: dict[str, str], write_spec: Spec) -> None:
+    name = _create(write_spec, trials=6)
+    victim = _cli(["worker", "--study", name, "--storage", str(URL), "--workers", "1"],
+                  worker_env, start_new_session=True)
+    survivor = _cli(["worker", "--study", name, "--storage", str(URL), "--workers", "1"],
+                    worker_env)
+    _wait_for(lambda: _states(name).count("RUNNING") == 2 and "COMPLETE" in _states(name),
+              timeout=120)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.communicate(timeout=30)
+    out, _ = survivor.communicate(timeout=240)
+    assert survivor.returncode == 0, out
+    study = automl.load_study(name, URL)
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert len(complete) == 6  # the budget, exactly
+    assert len(failed) == 1 and RESULT not in failed[0].user_attrs  # failed by heartbeat
+    assert failed[0].params in [t.params for t in complete]  # and retried

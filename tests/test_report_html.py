@@ -1,0 +1,137 @@
+"""report.html as text: sections, escaping, offline-ness, plots, and the reproduce spec."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from automl.controller import search
+from automl.plugins import PluginHost
+from automl.reports import leaderboard_frame, write_reports
+from automl.reports.html import render_html, reproduce_spec
+from automl.reports.plots import build_plots
+from automl.spec import load_spec
+from automl.studies import load_study
+from tests.conftest import CURVE_SPEC
+
+Spec = Callable[..., Path]
+XSS = "<script>alert(1)</script>"
+XSS_SPEC = CURVE_SPEC.replace("study: curve-study", "study: <b>xss</b>-study") + \
+    '  tag: ["<script>alert(1)</script>", plain]\n'
+MULTI_SPEC = CURVE_SPEC.replace(
+    "objective: {metric: val_accuracy, direction: maximize}",
+    "objective: [{metric: val_accuracy, direction: maximize}, "
+    "{metric: n_params, direction: minimize}]").replace("study: curve-study",
+                                                        "study: curve-multi")
+
+
+def _run(write_spec: Spec, host: PluginHost, text: str) -> Path:
+    spec = load_spec(write_spec(text))
+    search(spec, host)
+    return Path("reports") / spec.study
+
+
+@pytest.fixture
+def xss_report(in_tmp: Path, write_spec: Spec, host: PluginHost) -> Path:
+    # The study name must be a safe file name, so the markup rides in the param only.
+    return _run(write_spec, host, XSS_SPEC.replace("<b>xss</b>-study", "xss-study"))
+
+
+def test_search_writes_report_html_with_every_section(xss_report: Path) -> None:
+    page = (xss_report / "report.html").read_text()
+    for section in ("summary", "leaderboard", "history", "importance", "parallel", "slice",
+                    "contour", "curves", "reasons", "timeline", "reproduce"):
+        assert f'id={section}' in page or f'id="{section}"' in page, section
+    for key in ("history", "importance", "parallel", "slice", "contour", "curves", "reasons",
+                "timeline"):
+        assert f'id="fig-{key}"' in page, f"{key} has no figure"
+    assert "Not drawn: one objective" in page  # the Pareto front says why it is absent
+    assert "budget" in page  # why it stopped
+
+
+def test_user_strings_never_appear_as_markup(xss_report: Path) -> None:
+    page = (xss_report / "report.html").read_text()
+    assert XSS not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the table cell, as text
+    # Inside the figure JSON, '<' is \u003c: nothing can close the <script> element.
+    for blob in re.findall(r'<script type="application/json" id="fig-\w+">(.*?)</script>',
+                           page, flags=re.S):
+        assert "<" not in blob
+
+
+def test_the_page_loads_nothing_from_elsewhere(xss_report: Path) -> None:
+    page = (xss_report / "report.html").read_text()
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    assert not re.search(r"<(script|img|iframe|link)[^>]*\s(src|href)=", page)
+    assert page.count("<script>") == 2  # plotly.js once, the page's own script once
+    assert "Plotly.newPlot" in page
+
+
+def test_multi_objective_report_draws_the_pareto_front(in_tmp: Path, write_spec: Spec,
+                                                       host: PluginHost) -> None:
+    folder = _run(write_spec, host, MULTI_SPEC)
+    page = (folder / "report.html").read_text()
+    assert 'id="fig-pareto"' in page
+    assert "pareto_rank" in page
+
+
+def test_too_few_trials_say_why_instead_of_plotting(in_tmp: Path, write_spec: Spec,
+                                                    host: PluginHost) -> None:
+    folder = _run(write_spec, host, CURVE_SPEC.replace("trials: 6", "trials: 1"))
+    study = load_study("curve-study")
+    plots = {p.key: p for p in build_plots(study, leaderboard_frame(study), 10)}
+    assert plots["history"].figure is None
+    assert plots["history"].missing == "needs 2 complete trials (1 so far)"
+    assert plots["curves"].figure is not None  # one trial still has a learning curve
+    assert "Not drawn: needs 2 complete trials (1 so far)" in (folder / "report.html").read_text()
+
+
+def test_a_broken_html_never_costs_the_leaderboards(in_tmp: Path, write_spec: Spec,
+                                                    host: PluginHost,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    _run(write_spec, host, CURVE_SPEC.replace("trials: 6", "trials: 2"))
+    study = load_study("curve-study")
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("plotting failed")
+
+    monkeypatch.setattr("automl.reports.html.render_html", broken)
+    out = in_tmp / "again"
+    write_reports(study, out, 10)
+    assert (out / "leaderboard.csv").exists() and (out / "leaderboard.md").exists()
+    assert not (out / "report.html").exists()
+    assert not list(out.glob(".*.tmp"))  # no half-written leftovers
+
+
+def test_reproduce_spec_retrains_the_best_trial_to_the_same_result(
+        in_tmp: Path, write_spec: Spec, host: PluginHost) -> None:
+    _run(write_spec, host, XSS_SPEC.replace("<b>xss</b>-study", "xss-study"))
+    study = load_study("xss-study")
+    frame = leaderboard_frame(study)
+    best = frame.iloc[0]
+    spec = reproduce_spec(study, int(best["trial"]))
+    assert spec is not None and spec["budget"]["trials"] == 1
+    page = (Path("reports/xss-study") / "report.html").read_text()
+    assert f"automl search --space reproduce-trial{int(best['trial'])}.yaml" in page
+    path = in_tmp / "reproduce.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    again = load_spec(path)
+    search(again, host)
+    redo = leaderboard_frame(load_study(again.study))
+    assert len(redo) == 1
+    assert redo.iloc[0]["x"] == best["x"] and redo.iloc[0]["tag"] == best["tag"]
+    assert redo.iloc[0]["val_accuracy"] == pytest.approx(best["val_accuracy"])
+
+
+def test_numbers_are_shown_to_four_digits_and_missing_as_blank(xss_report: Path) -> None:
+    study = load_study("xss-study")
+    frame = leaderboard_frame(study)
+    page = render_html(study, frame, 3)
+    x = float(frame.iloc[0]["x"])
+    assert f">{x:.4g}</td>" in page
+    assert f'data-v="{float(x)!r}"' in page  # sorting compares the full value
+    assert ">nan<" not in page and ">None<" not in page and "<NA>" not in page
