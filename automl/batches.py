@@ -66,12 +66,17 @@ class Scaler:
             x = train.x
             total = np.zeros(x.shape[1:], dtype=np.float64)
             squares = np.zeros(x.shape[1:], dtype=np.float64)
+            count = np.zeros(x.shape[1:], dtype=np.float64)
+            # Missing values (NaN, e.g. from a CSV) are left out of the statistics and
+            # become the training mean once scaled (see `x`).
             for i in range(0, len(x), 65536):
                 chunk = np.asarray(x[i:i + 65536], dtype=np.float64)
-                total += chunk.sum(axis=0)
-                squares += (chunk * chunk).sum(axis=0)
-            mean = total / len(x)
-            std = np.sqrt(np.maximum(squares / len(x) - mean * mean, 0.0))
+                total += np.nansum(chunk, axis=0)
+                squares += np.nansum(chunk * chunk, axis=0)
+                count += (~np.isnan(chunk)).sum(axis=0)
+            count = np.maximum(count, 1.0)
+            mean = total / count
+            std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
             std[std < 1e-8] = 1.0
             x_mean, x_std = mean.astype(np.float32), std.astype(np.float32)
         y_mean = y_std = None
@@ -84,7 +89,7 @@ class Scaler:
         """Scaled float32 features."""
         x = np.asarray(x, dtype=np.float32)
         if self.x_mean is not None:
-            x = (x - self.x_mean) / self.x_std
+            x = np.nan_to_num((x - self.x_mean) / self.x_std, nan=0.0)  # NaN: the train mean
         return x
 
     def y(self, y: np.ndarray) -> np.ndarray:

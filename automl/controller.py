@@ -34,6 +34,7 @@ from automl.components import (
 )
 from automl.devices import plan_workers, resolve_device
 from automl.errors import AutomlError, TrialFailed, UsageError
+from automl.evaluation import refit_best
 from automl.execution import FitResult, TrialOutcome, make_outcome
 from automl.judge import TrialJudge
 from automl.log import get_logger
@@ -490,6 +491,11 @@ class Controller:
         top = top_numbers(frame, self.spec.report.top_k)
         checkpoints.retain(self.report_dir, top)
         self._evaluate_test(study, top, pool)
+        if self.spec.report.refit and top and reason != "interrupted":
+            ex = self.spec.execution
+            refit_best(study, self.trainer, self.splits, self.report_dir, top,
+                       device=resolve_device(ex.device), seed=self.seed * 100_003 + top[0],
+                       compile=ex.compile, threads=ex.threads)
         study.set_user_attr("automl_last_run", {"stop_reason": reason,
                                                 "finished_at": time.time()})
         write_reports(study, self.report_dir, self.spec.report.top_k, html=True)
@@ -549,6 +555,9 @@ class Controller:
         res = t.user_attrs.get(RESULT, {})
         test = study.user_attrs.get(f"{TEST_METRICS}:{t.number}", {})
         metrics = {**res.get("metrics", {}), **{f"test_{k}": v for k, v in test.items()}}
+        refit = study.user_attrs.get("automl_refit") or {}
+        if refit.get("trial") == t.number:
+            metrics.update(refit.get("metrics", {}))
         checkpoints.write_best(self.report_dir, t.number, res.get("params", {}), metrics)
         return {"number": t.number, "values": t.values, "params": res.get("params", {}),
                 "metrics": metrics}

@@ -82,8 +82,10 @@ def plan_workers(device: str, workers: int | None, trials_per_device: int,
     t = threads or max(1, cpu_cores() // n)
     # OMP_NUM_THREADS before torch starts: busy-waiting OpenMP threads of several workers
     # made the same study 2.6x slower here (MEASURED.md).
-    env = {"OMP_NUM_THREADS": str(t), "CUDA_VISIBLE_DEVICES": "",
-           # idle OpenMP threads sleep instead of spinning: 2 threads on 1M values were
-           # 1.3x faster than 1 with it, ~3x slower without (scikit-learn trainers, here)
-           "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {"OMP_NUM_THREADS": str(t), "CUDA_VISIBLE_DEVICES": ""}
+    if n > 1 or t < cpu_cores():
+        # Workers sharing the cores: idle OpenMP threads must sleep, not spin (2 threads
+        # on 1M values: 1.3x faster than 1 with it, ~3x slower without). One worker on
+        # every core keeps the spinning default: sleeping there cost torch ~25 % wall time.
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     return [Placement("cpu", "cpu", dict(env), t) for _ in range(n)]

@@ -92,9 +92,8 @@ class TrialRunner:
         ctx = TrialContext(number=task.number, device=self.device, seed=task.seed,
                            max_epochs=task.max_epochs,
                            checkpoint_path=Path(task.checkpoint_path),
-                           restore_best=task.restore_best, _judge=judge)
-        if hasattr(ctx, "compile"):
-            ctx.compile = task.compile
+                           restore_best=task.restore_best, compile=task.compile,
+                           threads=self.threads, _judge=judge)
         return fit_trial(self.trainer, task.params, self.splits.for_trial(), ctx)
 
     def evaluate(self, task: EvalTask) -> dict[str, float]:

@@ -142,3 +142,16 @@ def test_leaderboard_dtypes(in_tmp: Path, write_spec: Spec, host: PluginHost) ->
     assert pd.api.types.is_float_dtype(frame["val_accuracy"])
     csv = pd.read_csv(in_tmp / "reports/curve-study/leaderboard.csv")
     assert list(csv.columns) == list(frame.columns)
+
+
+def test_refit_through_the_controller(in_tmp: Path, write_spec: Spec, host: PluginHost) -> None:
+    import json
+
+    path = write_spec(CURVE_SPEC + "report: {top_k: 3, refit: true}\n")
+    search(load_spec(path), host)
+    study = automl.load_study("curve-study")
+    refit = study.user_attrs["automl_refit"]
+    frame = automl.leaderboard("curve-study")
+    assert refit["trial"] == frame.iloc[0]["trial"] and refit["epochs"] == 8
+    best = json.loads((in_tmp / "reports/curve-study/best/metrics.json").read_text())
+    assert any(k.startswith("refit_test_") for k in best)
