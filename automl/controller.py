@@ -34,7 +34,12 @@ from automl.components import (
 )
 from automl.devices import plan_workers, resolve_device
 from automl.errors import AutomlError, TrialFailed, UsageError
-from automl.evaluation import refit_best
+from automl.evaluation import (
+    attr_key,
+    pending_test_evaluations,
+    refit_best,
+    store_test_metrics,
+)
 from automl.execution import FitResult, TrialOutcome, make_outcome
 from automl.judge import TrialJudge
 from automl.log import get_logger
@@ -47,7 +52,6 @@ from automl.stopping import Decision, EarlyStopping, StopReason
 from automl.studies import (
     ATTR,
     RESULT,
-    TEST_METRICS,
     count_trials,
     default_report_dir,
     default_storage_url,
@@ -509,13 +513,8 @@ class Controller:
         """Score the top K on the test split, once each: the search never saw it."""
         if self.splits.test is None or not top:
             return
-        done = {int(k.rsplit(":", 1)[1]) for k in study.user_attrs if
-                k.startswith(TEST_METRICS + ":")}
-        trials = study.get_trials(deepcopy=False)
-        tasks = [EvalTask(n, trials[n].user_attrs.get(RESULT, {}).get("params", {}),
-                          str(checkpoints.checkpoint_path(self.report_dir, n)))
-                 for n in top if n not in done
-                 and checkpoints.checkpoint_path(self.report_dir, n).exists()]
+        tasks = [EvalTask(c.number, c.params, str(c.checkpoint))
+                 for c in pending_test_evaluations(study, top, self.report_dir)]
         if not tasks:
             return
         if pool is None or not pool.idle():
@@ -546,14 +545,14 @@ class Controller:
                                    event.extra["error"])
                     continue
                 # One key per trial: several controllers may write at once.
-                study.set_user_attr(f"{TEST_METRICS}:{event.number}", event.payload)
+                store_test_metrics(study, int(event.number), event.payload)
 
     def _write_best(self, study: optuna.Study, top: list[int]) -> dict[str, Any] | None:
         if not top:
             return None
         t = study.get_trials(deepcopy=False)[top[0]]  # a trial's number is its index
         res = t.user_attrs.get(RESULT, {})
-        test = study.user_attrs.get(f"{TEST_METRICS}:{t.number}", {})
+        test = study.user_attrs.get(attr_key(t.number), {})
         metrics = {**res.get("metrics", {}), **{f"test_{k}": v for k, v in test.items()}}
         refit = study.user_attrs.get("automl_refit") or {}
         if refit.get("trial") == t.number:
