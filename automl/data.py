@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -193,8 +193,3 @@ def make_splits(dataset: Dataset, *, val: float, test: float, seed: int,
     if test_idx is not None:
         test_split = HeldOutSplit(x=dataset.x[test_idx], y=dataset.y[test_idx])
     return DataSplits(info=info, train=part(train_idx), val=part(val_idx), test=test_split)
-
-
-def describe_loader(loader: DatasetLoader) -> dict[str, Any]:
-    """A row for ``automl plugins list``."""
-    return {"name": loader.name, "description": loader.description}

@@ -24,9 +24,6 @@ logger = get_logger(__name__)
 
 State = Literal["complete", "pruned", "failed"]
 
-# Metrics the engine itself measures, usable as objectives or constraints.
-ENGINE_METRICS = ("n_params", "train_time_s", "duration_s")
-
 
 @dataclass
 class FitResult:

@@ -191,10 +191,7 @@ class ProcessPool:
     def _retire(self, slot: _Slot) -> None:
         """Replace a dead (or to-be-dead) worker by a fresh process."""
         if slot.process is not None:
-            slot.process.join(timeout=5)
-            if slot.process.is_alive():
-                slot.process.kill()
-                slot.process.join(timeout=5)
+            _reap(slot.process, timeout=5)
         if slot.conn is not None:
             slot.conn.close()
         self.restarts += 1
@@ -207,10 +204,6 @@ class ProcessPool:
             slot.process.kill()
         slot.task = None
         self._retire(slot)
-
-    def running_for(self, worker: int) -> float:
-        slot = self._slots[worker]
-        return time.monotonic() - slot.started if slot.task is not None else 0.0
 
     def close(self, kill: bool = False) -> None:
         """Stop the workers (at once with ``kill``, else after their current task)."""
@@ -227,13 +220,18 @@ class ProcessPool:
                     pass
         for slot in self._slots:
             if slot.process is not None:
-                slot.process.join(timeout=10)
-                if slot.process.is_alive():
-                    slot.process.kill()
-                    slot.process.join(timeout=5)
+                _reap(slot.process, timeout=10)
             if slot.conn is not None:
                 slot.conn.close()
             slot.process = slot.conn = None
+
+
+def _reap(process: Any, timeout: float) -> None:
+    """Wait for a worker to end; kill it if it does not within ``timeout`` seconds."""
+    process.join(timeout=timeout)
+    if process.is_alive():
+        process.kill()
+        process.join(timeout=5)
 
 
 def _death(code: int | None) -> str:
@@ -295,9 +293,6 @@ class InlinePool:
     def wait(self, timeout: float) -> list[Event]:
         time.sleep(min(timeout, 0.05))
         return []
-
-    def running_for(self, worker: int) -> float:
-        return 0.0
 
     def kill(self, worker: int) -> None:
         return None

@@ -56,13 +56,6 @@ class Decision:
     reason: StopReason | None = None
     improved: bool = False  # this epoch is the best so far: keep its weights
 
-    @property
-    def should_stop(self) -> bool:
-        return self.stop
-
-
-CONTINUE = Decision()
-
 
 class EarlyStopping:
     """Patience-based early stopping (Keras/Lightning semantics) plus the overfitting rule."""

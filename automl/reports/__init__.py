@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from automl.reports.leaderboard import leaderboard_frame, objectives, top_k_numbers, top_numbers
+from automl.reports.leaderboard import leaderboard_frame, objectives, top_numbers
 from automl.reports.writers import atomic_write, markdown, top_k_of, write_reports
 
-__all__ = ["atomic_write", "leaderboard_frame", "markdown", "objectives", "top_k_numbers",
+__all__ = ["atomic_write", "leaderboard_frame", "markdown", "objectives",
            "top_numbers", "top_k_of", "write_reports"]

@@ -9,7 +9,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.studies import ATTR, RESULT, TEST_METRICS
+from automl.studies import ATTR, RESULT
 
 STATES = {
     TrialState.COMPLETE: "complete",
@@ -35,8 +35,9 @@ def objectives(study: optuna.Study) -> list[dict[str, str]]:
 
 def test_metrics(study: optuna.Study) -> dict[str, dict[str, float]]:
     """Test metrics of the trials that have them (the top K), by trial number as text."""
-    prefix = TEST_METRICS + ":"
-    return {k[len(prefix):]: v for k, v in study.user_attrs.items() if k.startswith(prefix)}
+    from automl.evaluation import stored_test_metrics  # evaluation imports the data layer
+
+    return {str(n): m for n, m in stored_test_metrics(study).items()}
 
 
 def _param_order(names: list[str]) -> list[str]:
@@ -184,13 +185,6 @@ def _pareto_ranks(frame: pd.DataFrame, objs: list[dict[str, str]]) -> list[int |
 def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     """``a`` is no worse than ``b`` everywhere and better somewhere (all minimized)."""
     return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
-
-
-def top_k_numbers(study: optuna.Study, k: int) -> list[int]:
-    """Numbers of the best ``k`` complete trials, in the leaderboard's order."""
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        return []
-    return top_numbers(leaderboard_frame(study), k)
 
 
 def top_numbers(frame: pd.DataFrame, k: int) -> list[int]:
