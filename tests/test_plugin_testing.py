@@ -43,8 +43,8 @@ class Centroids:
     def fit(self, params: dict[str, Any], data: TrialData, ctx: TrialContext) -> Any:
         x, y = data.train.x, data.train.y
         centroids = np.stack([x[y == c].mean(axis=0) for c in range(data.info.n_outputs)])
-        if self.flaw == "noisy":  # an unseeded random source
-            centroids = centroids + np.random.default_rng().normal(0.0, 1e-3, centroids.shape)
+        if self.flaw == "noisy":  # an unseeded random source, large enough to show at epoch 1
+            centroids = centroids + np.random.default_rng().normal(0.0, 0.1, centroids.shape)
         best = 1
         epochs = ctx.max_epochs + (2 if self.flaw == "too_many_epochs" else 0)
         for epoch in range(1, epochs + 1):
