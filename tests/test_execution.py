@@ -172,7 +172,8 @@ def test_ctrl_c_lets_the_running_trial_finish_then_resume_reaches_the_budget(
 def test_second_ctrl_c_stops_now_and_the_trial_is_retried(worker_env: dict[str, str],
                                                          write_spec: Spec) -> None:
     path = write_spec(SLOW)
-    proc = _cli(["search", "--space", str(path)], worker_env)
+    # 5 s trials: the one seen running is still running when the second Ctrl-C comes
+    proc = _cli(["search", "--space", str(path)], {**worker_env, "AUTOML_TEST_EPOCH_S": "0.5"})
     _wait_for(lambda: "COMPLETE" in _states("faulty") and "RUNNING" in _states("faulty"))
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
@@ -196,7 +197,9 @@ def test_second_ctrl_c_stops_now_and_the_trial_is_retried(worker_env: dict[str, 
 def test_kill_9_of_the_whole_search_then_resume(worker_env: dict[str, str],
                                                 write_spec: Spec) -> None:
     path = write_spec(SLOW)
-    proc = _cli(["search", "--space", str(path)], worker_env, start_new_session=True)
+    # 5 s trials: the one seen running is still running when the kill comes
+    proc = _cli(["search", "--space", str(path)], {**worker_env, "AUTOML_TEST_EPOCH_S": "0.5"},
+                start_new_session=True)
     _wait_for(lambda: "COMPLETE" in _states("faulty") and "RUNNING" in _states("faulty"))
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)

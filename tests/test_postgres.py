@@ -59,12 +59,14 @@ def test_two_workers_finish_one_study_with_the_exact_budget(worker_env: dict[str
 def test_kill_9_of_a_worker_leaves_its_trial_failed_and_retried_by_the_other(
         worker_env: dict[str, str], write_spec: Spec) -> None:
     name = _create(write_spec, trials=6)
+    # the victim's trials take 10 x 5 s, so the one it holds is surely running when killed
     victim = _cli(["worker", "--study", name, "--storage", str(URL), "--workers", "1"],
-                  worker_env, start_new_session=True)
+                  {**worker_env, "AUTOML_TEST_EPOCH_S": "5"}, start_new_session=True)
+    _wait_for(lambda: "RUNNING" in _states(name), timeout=120)
     survivor = _cli(["worker", "--study", name, "--storage", str(URL), "--workers", "1"],
                     worker_env)
-    _wait_for(lambda: _states(name).count("RUNNING") == 2 and "COMPLETE" in _states(name),
-              timeout=120)
+    _wait_for(lambda: "COMPLETE" in _states(name), timeout=120)
+    assert _states(name)[0] == "RUNNING"  # the victim's
     os.killpg(victim.pid, signal.SIGKILL)
     victim.communicate(timeout=30)
     out, _ = survivor.communicate(timeout=240)

@@ -4,7 +4,8 @@ Loaded by name through ``AUTOML_PLUGIN_MODULES=tests.worker_plugin`` (fixtures r
 in the test process do not exist in a spawned worker). Its ``faulty`` trainer trains
 nothing; ``params["mode"]`` picks how a trial goes: ``ok``, ``raise``, ``nan``, ``oom``
 (a CUDA-style out-of-memory error), ``crash`` (the process kills itself), ``hang``
-(never reports again), ``slow`` (0.2 s per epoch).
+(never reports again), ``slow`` (0.2 s per epoch, or ``AUTOML_TEST_EPOCH_S`` seconds
+where a test sets it for one worker process).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class FaultyTrainer:
                 if mode == "hang":
                     time.sleep(3600)
             if mode == "slow":
-                time.sleep(0.2)
+                time.sleep(float(os.environ.get("AUTOML_TEST_EPOCH_S", "0.2")))
             acc = (1 - (x - 0.3) ** 2) * (1 - 0.5 ** epoch)
             loss = math.nan if (mode == "nan" and epoch == 3) else 1 - acc
             decision = ctx.report(epoch, {"train_loss": 1 / epoch, "val_loss": loss,
