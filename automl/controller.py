@@ -106,6 +106,7 @@ class _Running:
     judge: TrialJudge
     worker: int
     started: float
+    seed: int
     timed_out: bool = False
 
 
@@ -148,6 +149,12 @@ class Controller:
         self._last_stale_check = 0.0
 
     # -- the study ------------------------------------------------------------------------
+    def trial_seed(self, number: int) -> int:
+        """The training seed of trial ``number``: ``execution.trial_seed`` where the spec
+        pins one, else derived from the sampler seed so that trials differ."""
+        pinned = self.spec.execution.trial_seed
+        return pinned if pinned is not None else self.seed * 100_003 + number
+
     def open(self) -> optuna.Study:
         """Create or load the study; enqueue the warm-start configs."""
         storage = make_storage(self.storage_url, create=not self.joining)
@@ -332,10 +339,11 @@ class Controller:
                                 min_delta=es.min_delta, max_gap=es.max_gap, enabled=es.enabled)
         judge = TrialJudge(stopper, trial if self.pruning else None,
                            self.objectives[0] if self.pruning else None)
-        self._running[trial.number] = _Running(trial, params, judge, worker, time.monotonic())
+        seed = self.trial_seed(trial.number)
+        self._running[trial.number] = _Running(trial, params, judge, worker, time.monotonic(),
+                                               seed)
         self._heartbeat(study, trial)
-        task = TrialTask(number=trial.number, params=params,
-                         seed=self.seed * 100_003 + trial.number,
+        task = TrialTask(number=trial.number, params=params, seed=seed,
                          max_epochs=self.spec.budget.max_epochs,
                          checkpoint_path=str(checkpoints.checkpoint_path(self.report_dir,
                                                                          trial.number)),
@@ -397,7 +405,8 @@ class Controller:
     def _record(self, study: optuna.Study, running: _Running, outcome: TrialOutcome,
                 device: str) -> None:
         trial, params = running.trial, running.params
-        result = _result_attr(params, outcome, device, self.spec.constraints, running.worker)
+        result = _result_attr(params, outcome, device, self.spec.constraints, running.worker,
+                              running.seed)
         # One write for everything automl records about a trial: storage calls cost ms each.
         trial.set_user_attr(RESULT, result)
         # Constraint-aware samplers (tpe, nsga2, gp) read feasibility from the trial.
@@ -498,7 +507,7 @@ class Controller:
         if self.spec.report.refit and top and reason != "interrupted":
             ex = self.spec.execution
             refit_best(study, self.trainer, self.splits, self.report_dir, top,
-                       device=resolve_device(ex.device), seed=self.seed * 100_003 + top[0],
+                       device=resolve_device(ex.device), seed=self.trial_seed(top[0]),
                        compile=ex.compile, threads=ex.threads)
         study.set_user_attr("automl_last_run", {"stop_reason": reason,
                                                 "finished_at": time.time()})
@@ -563,8 +572,8 @@ class Controller:
 
 
 def _result_attr(params: dict[str, Any], o: TrialOutcome, device: str,
-                 constraints: Sequence[ConstraintSpec] = (), worker: int | None = None
-                 ) -> dict[str, Any]:
+                 constraints: Sequence[ConstraintSpec] = (), worker: int | None = None,
+                 seed: int | None = None) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if constraints:
         viol = violations(constraints, o.metrics)
@@ -581,6 +590,7 @@ def _result_attr(params: dict[str, Any], o: TrialOutcome, device: str,
         "duration_s": round(o.duration_s, 4),
         "device": device,
         "worker": worker,
+        "seed": seed,
         "error": o.error,
     }
 

@@ -155,3 +155,7 @@ def test_refit_through_the_controller(in_tmp: Path, write_spec: Spec, host: Plug
     assert refit["trial"] == frame.iloc[0]["trial"] and refit["epochs"] == 8
     best = json.loads((in_tmp / "reports/curve-study/best/metrics.json").read_text())
     assert any(k.startswith("refit_test_") for k in best)
+    refit_cols = [c for c in frame.columns if c.startswith("refit_test_")]
+    assert refit_cols and frame[refit_cols].iloc[0].notna().all()  # the refit trial's row
+    assert frame[refit_cols].iloc[1:].isna().all().all()  # and no other
+    assert frame.iloc[0]["refit_test_accuracy"] == best["refit_test_accuracy"]

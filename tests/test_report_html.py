@@ -135,3 +135,47 @@ def test_numbers_are_shown_to_four_digits_and_missing_as_blank(xss_report: Path)
     assert f">{x:.4g}</td>" in page
     assert f'data-v="{float(x)!r}"' in page  # sorting compares the full value
     assert ">nan<" not in page and ">None<" not in page and "<NA>" not in page
+
+
+def test_reproduce_spec_gives_a_later_trial_its_own_training_seed_and_its_weights(
+        in_tmp: Path, write_spec: Spec, global_host: PluginHost) -> None:
+    # A real torch trainer: weight init and batch order come from the trial's seed, and
+    # trial 2's derived seed is not the one a fresh study's trial 0 would get.
+    spec = load_spec(write_spec("""
+study: seeded
+trainer: mlp
+dataset: {name: iris}
+budget: {trials: 3, max_epochs: 6}
+sampler: {name: random, seed: 5}
+pruner: {name: none}
+execution: {workers: 0}
+params:
+  lr: {type: float, low: 1.0e-3, high: 1.0e-1, log: true}
+  n_layers: 1
+  layers: {repeat: n_layers, params: {units: 16}}
+  dropout: 0.2
+"""))
+    search(spec, global_host)
+    study = load_study("seeded")
+    trial = study.trials[2]
+    redo_spec = reproduce_spec(study, 2)
+    assert redo_spec is not None
+    assert redo_spec["execution"]["trial_seed"] == trial.user_attrs["automl"]["seed"] == \
+        5 * 100_003 + 2
+    path = in_tmp / "reproduce.yaml"
+    path.write_text(yaml.safe_dump(redo_spec, sort_keys=False))
+    again = load_spec(path)
+    search(again, global_host)
+    redo = load_study(again.study).trials[0].user_attrs["automl"]
+    before = trial.user_attrs["automl"]
+
+    def curve(result: dict) -> list[dict]:
+        return [{k: v for k, v in h.items() if k != "t"} for h in result["history"]]
+
+    assert redo["params"] == before["params"]
+    assert curve(redo) == curve(before)  # every epoch's metrics, to the last digit
+
+    del redo_spec["execution"]["trial_seed"]  # and without the pin, trial 0's seed
+    path.write_text(yaml.safe_dump({**redo_spec, "study": "unpinned"}, sort_keys=False))
+    search(load_spec(path), global_host)
+    assert curve(load_study("unpinned").trials[0].user_attrs["automl"]) != curve(before)

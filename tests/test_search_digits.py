@@ -35,6 +35,8 @@ def test_cnn_search_on_digits(in_tmp: Path, host: PluginHost) -> None:
     assert first["n_conv"] == 2 and first["conv.1.channels"] == 32
     assert {"val_loss", "train_loss", "val_f1_macro", "n_params", "gap"} <= set(frame.columns)
     assert (frame["n_params"] > 0).all()
+    complete = frame[frame["state"] == "complete"]
+    assert (complete["latency_ms"] > 0).all()  # one sample's forward pass, measured per trial
     # the best model loads back with weights_only=True and scores what the report says
     best_dir = in_tmp / "reports/digits-test/best"
     state = torch.load(best_dir / "model.pt", weights_only=True)

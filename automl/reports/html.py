@@ -258,7 +258,8 @@ def _plot_section(p: Plot) -> str:
 
 def reproduce_spec(study: optuna.Study, number: int) -> dict[str, Any] | None:
     """A spec that trains trial ``number`` again: the study's spec with those params
-    enqueued as the only trial, no pruner, and the same seed and data split."""
+    enqueued as the only trial, no pruner, the same data split and the trial's own
+    training seed (``execution.trial_seed``)."""
     spec = dict(study.user_attrs.get(ATTR, {}).get("spec") or {})
     if not spec:
         return None
@@ -271,6 +272,9 @@ def reproduce_spec(study: optuna.Study, number: int) -> dict[str, Any] | None:
                 pruner={"name": "none"})
     spec["budget"] = {"trials": 1, "max_epochs": spec.get("budget", {}).get("max_epochs")}
     spec["report"] = {**spec.get("report", {}), "dir": None}
+    seed = t.user_attrs.get(RESULT, {}).get("seed")
+    if seed is not None:  # the same weight init and batch order as the trial had
+        spec["execution"] = {**spec.get("execution", {}), "trial_seed": seed}
     return {k: v for k, v in spec.items() if v is not None}
 
 
@@ -284,16 +288,17 @@ def _reproduce(study: optuna.Study, frame: pd.DataFrame) -> str:
     if spec is None:
         return ("<section id=reproduce><h2>Reproduce</h2><p>This study was not created by "
                 "automl: no spec is stored.</p></section>")
-    seed = study.user_attrs.get(ATTR, {}).get("seed")
+    seed = spec.get("execution", {}).get("trial_seed")
     file = f"reproduce-trial{number}.yaml"
     text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
     command = f"automl search --space {shlex.quote(file)}"
     return (
         "<section id=reproduce><h2>Reproduce the best trial</h2>"
         f"<p>Save this spec as <code>{_esc(file)}</code> and run <code>{_esc(command)}</code>: "
-        f"it trains trial #{number}'s params once, on the same data split, with sampler "
-        f"seed {_esc(fmt(seed))} and the same early stopping (no pruner). Its trained weights "
-        f"are also kept as they were: <code>best/model.pt</code> beside this report, with "
+        f"it trains trial #{number}'s params once, on the same data split, with the "
+        f"trial's own training seed ({_esc(fmt(seed))}) and the same early stopping (no "
+        "pruner); on the same device and versions it gives the same weights. They are also "
+        "kept as they were: <code>best/model.pt</code> beside this report, with "
         "<code>best/params.yaml</code> and <code>best/metrics.json</code>.</p>"
         f"<pre class=code>{_esc(command)}</pre><pre class='code spec'>{_esc(text)}</pre>"
         "</section>")

@@ -40,6 +40,16 @@ def test_metrics(study: optuna.Study) -> dict[str, dict[str, float]]:
     return {str(n): m for n, m in stored_test_metrics(study).items()}
 
 
+def _refit_test(study: optuna.Study) -> dict[str, Any]:
+    """The refit's trial number and its ``refit_test_*`` metrics, or ``{}``."""
+    from automl.evaluation import REFIT
+
+    record = study.user_attrs.get(REFIT) or {}
+    metrics = {k: v for k, v in record.get("metrics", {}).items()
+               if k.startswith("refit_test_")}
+    return {"trial": record.get("trial"), "metrics": metrics} if metrics else {}
+
+
 def _param_order(names: list[str]) -> list[str]:
     first: dict[str, int] = {}
     for name in names:
@@ -65,12 +75,14 @@ def leaderboard_frame(study: optuna.Study) -> pd.DataFrame:
     Columns, in this order: ``rank`` (complete trials only), ``trial``, ``state``, the
     objective metric(s), the flattened params, ``epochs``, ``best_epoch``,
     ``stop_reason``, ``train_*`` and ``val_*`` metrics at the best epoch, ``gap``
-    (val_loss - train_loss there), ``duration_s``, ``device``, ``n_params``, ``test_*``
-    (top K only) and ``error``.
+    (val_loss - train_loss there), ``duration_s``, ``device``, ``n_params``,
+    ``latency_ms`` (one sample's forward pass, where the trainer measures it), ``test_*``
+    (top K only), ``refit_test_*`` (the best trial, with ``report.refit``) and ``error``.
     """
     objs = objectives(study)
     obj_names = [o["metric"] for o in objs]
     test = test_metrics(study)
+    refit = _refit_test(study)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state in STATES]
     rows: list[dict[str, Any]] = []
     param_names: list[str] = []
@@ -78,6 +90,8 @@ def leaderboard_frame(study: optuna.Study) -> pd.DataFrame:
     test_keys: set[str] = set()
     for t in trials:
         rows.append(_row(t, obj_names, test.get(str(t.number), {})))
+        if t.number == refit.get("trial"):
+            rows[-1].update(refit["metrics"])
         param_names += [p for p in t.params if p not in param_names]
         metric_keys |= set(t.user_attrs.get(RESULT, {}).get("metrics", {}))
         test_keys |= {f"test_{k}" for k in test.get(str(t.number), {})}
@@ -91,8 +105,11 @@ def leaderboard_frame(study: optuna.Study) -> pd.DataFrame:
     columns = (["rank", "trial", "state", *obj_names, *extra, *_param_order(param_names),
                 "epochs", "best_epoch", "stop_reason"]
                + [c for c in train_cols + val_cols if c not in obj_names]
-               + ["gap", "duration_s", "device", "n_params"]
-               + _metric_order(test_keys, "test_") + ["error"])
+               + ["gap", "duration_s", "device", "n_params", "latency_ms"]
+               + _metric_order(test_keys, "test_")
+               + ["refit_" + k for k in _metric_order(
+                   {k.removeprefix("refit_") for k in refit.get("metrics", {})}, "test_")]
+               + ["error"])
     # An engine metric may be an objective too (n_params): one column each.
     frame = pd.DataFrame(rows, columns=list(dict.fromkeys(columns)))
     return _rank(frame, objs)
@@ -120,6 +137,7 @@ def _row(t: FrozenTrial, obj_names: list[str], test: dict[str, float]) -> dict[s
     row["duration_s"] = res.get("duration_s")
     row["device"] = res.get("device")
     row.setdefault("n_params", metrics.get("n_params"))
+    row.setdefault("latency_ms", metrics.get("latency_ms"))
     row.update({f"test_{k}": v for k, v in test.items()})
     row["error"] = res.get("error") if res or t.state != TrialState.FAIL else \
         "its process stopped sending heartbeats (killed?); the params were retried"

@@ -229,6 +229,9 @@ class ExecutionSpec(_Section):
     storage: str | None = None
     compile: bool = False  # torch.compile the model (CUDA; slower to start)
     threads: int | None = Field(default=None, ge=1)  # torch threads per worker
+    # the training seed of every trial; None: sampler seed * 100003 + trial number, so
+    # trials differ; a reproduce spec pins the seed the retrained trial had
+    trial_seed: int | None = Field(default=None, ge=0)
 
     @field_validator("device")
     @classmethod
