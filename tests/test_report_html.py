@@ -179,3 +179,35 @@ params:
     path.write_text(yaml.safe_dump({**redo_spec, "study": "unpinned"}, sort_keys=False))
     search(load_spec(path), global_host)
     assert curve(load_study("unpinned").trials[0].user_attrs["automl"]) != curve(before)
+
+
+def test_timeline_has_a_row_per_worker_and_splits_workers_that_overlap() -> None:
+    import datetime as dt
+
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from automl.reports.plots import _timeline
+
+    t0 = dt.datetime(2026, 1, 1, 12, 0, 0)
+    study = optuna.create_study(direction="maximize")
+
+    def add(start: int, end: int, worker: int | None) -> None:
+        study.add_trial(optuna.trial.FrozenTrial(
+            number=0, trial_id=0, state=optuna.trial.TrialState.COMPLETE, value=0.5,
+            params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+            datetime_start=t0 + dt.timedelta(seconds=start),
+            datetime_complete=t0 + dt.timedelta(seconds=end),
+            user_attrs={"automl": {"stop_reason": "completed", "device": "cpu",
+                                   "worker": worker, "metrics": {}, "params": {"x": 0.5}}},
+            system_attrs={}, intermediate_values={}))
+
+    add(0, 10, 0)
+    add(0, 5, 1)
+    add(5, 12, 1)  # worker 2 again, after its first trial
+    add(2, 8, 0)   # another controller's worker 1, at the same time as trial 0
+    add(20, 30, None)  # a record without a worker index
+    fig = _timeline(study, leaderboard_frame(study))
+    rows = {t.text[0]: t.y[0] for t in fig.data}
+    assert rows == {"#0": "cpu · worker 1 (1)", "#3": "cpu · worker 1 (2)",
+                    "#1": "cpu · worker 2", "#2": "cpu · worker 2", "#4": "cpu · slot 1"}

@@ -2,7 +2,7 @@
 
 Optuna's own plotly functions draw what they already draw well (history, importances,
 parallel coordinates, slice, contour, Pareto front); the plots that need automl's per-trial
-record (learning curves with the stop epoch, stop reasons, the timeline per device) are
+record (learning curves with the stop epoch, stop reasons, the timeline per worker) are
 built here. Each builder returns a :class:`Plot`: a figure, or the reason there is none, so
 the report says why a plot is missing instead of leaving a hole.
 """
@@ -124,7 +124,7 @@ def build_plots(study: optuna.Study, frame: pd.DataFrame, top_k: int) -> list[Pl
          "Trials per stop reason.",
          lambda: _reasons(frame)),
         ("timeline", "Timeline",
-         "When each trial ran, one lane per trial slot on each device.",
+         "When each trial ran, one row per worker process on each device.",
          lambda: _timeline(study, frame)),
     ]
     plots = []
@@ -399,29 +399,37 @@ def _timeline(study: optuna.Study, frame: pd.DataFrame) -> Any:
     import plotly.graph_objects as go
 
     reasons = dict(zip(frame["trial"], frame["stop_reason"], strict=True))
-    devices = dict(zip(frame["trial"], frame["device"], strict=True))
-    by_device: dict[str, list[tuple[float, float, int]]] = {}
+    # One row per worker process on each device; several controllers sharing a study
+    # (automl worker) may each have a worker 1 on "cpu", so overlapping trials in a row
+    # are split further into lanes. A trial with no record yet is still running.
+    groups: dict[tuple[str, int], list[tuple[float, float, int]]] = {}
     now = pd.Timestamp.now().to_pydatetime()
     for t in study.get_trials(deepcopy=False):
         if t.datetime_start is None:
             continue
+        res = t.user_attrs.get(RESULT, {})
         end = t.datetime_complete or now
-        device = devices.get(t.number)
-        device = "?" if device is None or pd.isna(device) else str(device)
-        by_device.setdefault(device, []).append(
+        device = str(res.get("device") or "?")
+        worker = res.get("worker")
+        key = (device, int(worker) + 1 if isinstance(worker, int) else 0)
+        groups.setdefault(key, []).append(
             (t.datetime_start.timestamp(), end.timestamp(), t.number))
-    if not by_device:
+    if not groups:
         return "no trial has started"
     starts = {t.number: t.datetime_start for t in study.get_trials(deepcopy=False)}
     fig = go.Figure()
     seen: set[str] = set()
-    for device in sorted(by_device):
-        lanes = _lanes(by_device[device])
-        for start, end, number in sorted(by_device[device]):
+    for (device, worker), spans in sorted(groups.items()):
+        lanes = _lanes(spans)
+        many = len(set(lanes.values())) > 1
+        for start, end, number in sorted(spans):
             reason = str(reasons.get(number, "running"))
-            label = escape_text(f"{device} · slot {lanes[number] + 1}")
+            row = f"{device} · worker {worker}" if worker else f"{device} · slot"
+            if many or not worker:
+                row += f" {lanes[number] + 1}" if not worker else f" ({lanes[number] + 1})"
             fig.add_bar(
-                y=[label], x=[(end - start) * 1000.0], base=[starts[number].isoformat()],
+                y=[escape_text(row)], x=[(end - start) * 1000.0],
+                base=[starts[number].isoformat()],
                 orientation="h", name=escape_text(reason), legendgroup=reason,
                 showlegend=reason not in seen,
                 marker_color=REASON_COLORS.get(reason, "#555"),
