@@ -347,7 +347,9 @@ class Controller:
                          max_epochs=self.spec.budget.max_epochs,
                          checkpoint_path=str(checkpoints.checkpoint_path(self.report_dir,
                                                                          trial.number)),
-                         restore_best=es.restore_best, compile=self.spec.execution.compile)
+                         restore_best=es.restore_best, compile=self.spec.execution.compile,
+                         amp=self.spec.execution.amp,
+                         data_on_device=self.spec.execution.data_on_device)
         return pool.submit_trial(worker, task)
 
     def _on_epoch(self, number: int, epoch: int, metrics: Mapping[str, float]) -> Decision:
@@ -508,7 +510,7 @@ class Controller:
             ex = self.spec.execution
             refit_best(study, self.trainer, self.splits, self.report_dir, top,
                        device=resolve_device(ex.device), seed=self.trial_seed(top[0]),
-                       compile=ex.compile, threads=ex.threads)
+                       compile=ex.compile, amp=ex.amp, threads=ex.threads)
         study.set_user_attr("automl_last_run", {"stop_reason": reason,
                                                 "finished_at": time.time()})
         write_reports(study, self.report_dir, self.spec.report.top_k, html=True)

@@ -37,6 +37,8 @@ class TrialTask:
     checkpoint_path: str
     restore_best: bool = True
     compile: bool = False
+    amp: bool = True
+    data_on_device: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class TrialRunner:
                            max_epochs=task.max_epochs,
                            checkpoint_path=Path(task.checkpoint_path),
                            restore_best=task.restore_best, compile=task.compile,
+                           amp=task.amp, data_on_device=task.data_on_device,
                            threads=self.threads, _judge=judge)
         return fit_trial(self.trainer, task.params, self.splits.for_trial(), ctx)
 

@@ -37,10 +37,12 @@ class CurveTrainer:
 
     def __init__(self) -> None:
         self.fitted: list[dict[str, Any]] = []
+        self.contexts: list[TrialContext] = []
         self.interrupt_at: int | None = None  # raise KeyboardInterrupt in this fit call (1-based)
 
     def fit(self, params: dict[str, Any], data: TrialData, ctx: TrialContext) -> dict[str, Any]:
         self.fitted.append(params)
+        self.contexts.append(ctx)
         if self.interrupt_at == len(self.fitted):
             raise KeyboardInterrupt
         mode = params.get("mode", "ok")

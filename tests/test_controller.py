@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -159,3 +160,22 @@ def test_refit_through_the_controller(in_tmp: Path, write_spec: Spec, host: Plug
     assert refit_cols and frame[refit_cols].iloc[0].notna().all()  # the refit trial's row
     assert frame[refit_cols].iloc[1:].isna().all().all()  # and no other
     assert frame.iloc[0]["refit_test_accuracy"] == best["refit_test_accuracy"]
+
+
+@pytest.mark.parametrize(("execution", "expected"), [
+    ("{workers: 0}", (False, True, None, 0)),
+    ("{workers: 0, compile: true, amp: false, data_on_device: false, trial_seed: 7}",
+     (True, False, False, 7)),
+])
+def test_execution_options_reach_the_trainer(in_tmp: Path, write_spec: Spec, host: PluginHost,
+                                             curve_plugin: CurvePlugin, execution: str,
+                                             expected: tuple[Any, ...]) -> None:
+    spec = CURVE_SPEC.replace("execution: {workers: 0}", f"execution: {execution}")
+    search(load_spec(write_spec(spec)), host)
+    compile_, amp, on_device, seed = expected
+    contexts = curve_plugin.trainer.contexts
+    assert [(c.compile, c.amp, c.data_on_device) for c in contexts] == \
+        [(compile_, amp, on_device)] * len(contexts)
+    seeds = [c.seed for c in contexts]
+    assert seeds == ([7] * len(contexts) if seed else
+                     [100_003 + n for n in range(len(contexts))])  # sampler seed 1

@@ -228,6 +228,10 @@ class ExecutionSpec(_Section):
     trial_timeout: Duration = None
     storage: str | None = None
     compile: bool = False  # torch.compile the model (CUDA; slower to start)
+    amp: bool = True  # bf16 autocast on CUDA GPUs that support it; ignored on CPU
+    # keep the data on the device for the whole trial (true), stream it through a
+    # DataLoader (false), or decide by its size (null)
+    data_on_device: bool | None = None
     threads: int | None = Field(default=None, ge=1)  # torch threads per worker
     # the training seed of every trial; None: sampler seed * 100003 + trial number, so
     # trials differ; a reproduce spec pins the seed the retrained trial had
