@@ -37,7 +37,9 @@ from automl.errors import AutomlError, TrialFailed, UsageError
 from automl.evaluation import (
     attr_key,
     pending_test_evaluations,
-    refit_best,
+    plan_refit,
+    record_refit,
+    refit_dir,
     store_test_metrics,
 )
 from automl.execution import FitResult, TrialOutcome, make_outcome
@@ -60,7 +62,7 @@ from automl.studies import (
     make_storage,
     open_study,
 )
-from automl.worker import EvalTask, TrialRunner, TrialTask, WorkerInit
+from automl.worker import EvalTask, RefitTask, TrialRunner, TrialTask, WorkerInit
 
 __all__ = ["Controller", "Interrupted", "SearchResult", "TooManyFailures", "check_spec",
            "join", "load_splits", "lookup_dataset", "lookup_trainer", "search"]
@@ -144,6 +146,7 @@ class Controller:
         self.sampler: optuna.samplers.BaseSampler | None = None
         self._running: dict[int, _Running] = {}
         self._interrupts = 0
+        self._reports_due = False
         self._last_heartbeat = 0.0
         self._interval = float(heartbeat_settings()[0])
         self._last_stale_check = 0.0
@@ -263,6 +266,9 @@ class Controller:
                             break
                     if started:
                         self._report_progress(study)
+            # After the idle workers got their next trials, not before: they train while
+            # the reports are written.
+            self._write_due_reports(study)
             if not self._running and not events:
                 if stopping is not None:
                     return stopping, n_new
@@ -425,6 +431,14 @@ class Controller:
         self._log(study, trial.number, outcome)
         self.host.notify("trial_finished", study_name=study.study_name, number=trial.number,
                          state=outcome.state, values=outcome.values, attrs=result)
+        self._reports_due = True
+
+    def _write_due_reports(self, study: optuna.Study) -> None:
+        """Rewrite the reports (and drop checkpoints out of the top K) when a trial
+        finished since the last time."""
+        if not self._reports_due:
+            return
+        self._reports_due = False
         frame = write_reports(study, self.report_dir, self.spec.report.top_k)
         # Running trials (of any process sharing the folder) keep theirs: not judged yet.
         running = frame.loc[frame["state"] == "running", "trial"].tolist()
@@ -507,10 +521,7 @@ class Controller:
         checkpoints.retain(self.report_dir, top)
         self._evaluate_test(study, top, pool)
         if self.spec.report.refit and top and reason != "interrupted":
-            ex = self.spec.execution
-            refit_best(study, self.trainer, self.splits, self.report_dir, top,
-                       device=resolve_device(ex.device), seed=self.trial_seed(top[0]),
-                       compile=ex.compile, amp=ex.amp, threads=ex.threads)
+            self._refit(study, top, pool)
         study.set_user_attr("automl_last_run", {"stop_reason": reason,
                                                 "finished_at": time.time()})
         write_reports(study, self.report_dir, self.spec.report.top_k, html=True)
@@ -557,6 +568,32 @@ class Controller:
                     continue
                 # One key per trial: several controllers may write at once.
                 store_test_metrics(study, int(event.number), event.payload)
+
+    def _refit(self, study: optuna.Study, top: list[int],
+               pool: ProcessPool | InlinePool | None) -> None:
+        """Retrain the best config on train + validation, in a worker like any training
+        (in this process only when there is no worker to ask)."""
+        plan = plan_refit(study, top)
+        if plan is None:
+            return
+        ex = self.spec.execution
+        task = RefitTask(number=plan.number, params=plan.params, epochs=plan.epochs,
+                         seed=self.trial_seed(plan.number),
+                         out_dir=str(refit_dir(self.report_dir)), compile=ex.compile,
+                         amp=ex.amp)
+        if pool is None or not pool.idle():
+            device = resolve_device(ex.device)
+            pool = InlinePool(TrialRunner(self.spec, self.host, self.splits, device,
+                                          ex.threads), device, self._on_epoch)
+        events = pool.submit_refit(pool.idle()[0], task)
+        while not any(e.kind in ("refitted", "died") for e in events):
+            events = pool.wait(timeout=1.0)
+        event = next(e for e in events if e.kind in ("refitted", "died"))
+        error = event.payload if event.kind == "died" else event.extra.get("error")
+        if error or event.payload is None:
+            logger.warning("refit of trial %d failed: %s", plan.number, error)
+            return
+        record_refit(study, self.report_dir, plan, event.payload)
 
     def _write_best(self, study: optuna.Study, top: list[int]) -> dict[str, Any] | None:
         if not top:

@@ -17,7 +17,7 @@ from typing import Any
 from automl.errors import AutomlError, TrialFailed
 from automl.log import get_logger
 from automl.stopping import Decision
-from automl.worker import EvalTask, TrialRunner, TrialTask, WorkerInit, worker_main
+from automl.worker import EvalTask, RefitTask, TrialRunner, TrialTask, WorkerInit, worker_main
 
 logger = get_logger(__name__)
 
@@ -31,7 +31,7 @@ class WorkerStartError(AutomlError):
 
 @dataclass
 class Event:
-    """Something a worker did: ``done``, ``evaluated`` or ``died``."""
+    """Something a worker did: ``done``, ``evaluated``, ``refitted`` or ``died``."""
 
     kind: str
     worker: int
@@ -119,6 +119,10 @@ class ProcessPool:
         self._submit(worker, ("evaluate", task), task.number)
         return []
 
+    def submit_refit(self, worker: int, task: RefitTask) -> list[Event]:
+        self._submit(worker, ("refit", task), task.number)
+        return []
+
     def _submit(self, worker: int, message: tuple[Any, ...], number: int) -> None:
         slot = self._slots[worker]
         assert slot.conn is not None and slot.task is None
@@ -175,6 +179,8 @@ class ProcessPool:
         if kind == "evaluated":
             return [Event("evaluated", slot.index, number, message[2],
                           {"error": message[3], "seconds": message[4]})]
+        if kind == "refitted":
+            return [Event("refitted", slot.index, number, message[2], {"error": message[3]})]
         raise RuntimeError(f"unknown message from worker {slot.index}: {kind!r}")
 
     def _died(self, slot: _Slot) -> list[Event]:
@@ -289,6 +295,13 @@ class InlinePool:
             metrics, error = {}, f"{type(exc).__name__}: {exc}"
         return [Event("evaluated", 0, task.number, metrics,
                       {"error": error, "seconds": time.perf_counter() - start})]
+
+    def submit_refit(self, worker: int, task: RefitTask) -> list[Event]:
+        try:
+            result, error = self.runner.refit(task), None
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal
+            result, error = None, f"{type(exc).__name__}: {exc}"
+        return [Event("refitted", 0, task.number, result, {"error": error})]
 
     def wait(self, timeout: float) -> list[Event]:
         time.sleep(min(timeout, 0.05))

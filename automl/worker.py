@@ -51,6 +51,19 @@ class EvalTask:
 
 
 @dataclass(frozen=True)
+class RefitTask:
+    """Retrain the best trial's params on train + validation and score it on test."""
+
+    number: int
+    params: dict[str, Any]
+    epochs: int
+    seed: int
+    out_dir: str
+    compile: bool = False
+    amp: bool = True
+
+
+@dataclass(frozen=True)
 class WorkerInit:
     """How to set a worker up: the spec (as data), its device and its environment."""
 
@@ -99,6 +112,15 @@ class TrialRunner:
                            threads=self.threads, _judge=judge)
         return fit_trial(self.trainer, task.params, self.splits.for_trial(), ctx)
 
+    def refit(self, task: RefitTask) -> Any:
+        """Run a refit (:func:`automl.evaluation.refit`); returns its ``RefitResult``."""
+        from automl.evaluation import refit
+
+        return refit(self.trainer, dict(task.params), self.splits, number=task.number,
+                     epochs=task.epochs, out_dir=Path(task.out_dir), device=self.device,
+                     seed=task.seed, compile=task.compile, amp=task.amp,
+                     threads=self.threads)
+
     def evaluate(self, task: EvalTask) -> dict[str, float]:
         if self.splits.test is None:
             return {}
@@ -143,6 +165,15 @@ def worker_main(conn: Connection, init: WorkerInit) -> None:
                 traceback.print_exc()
             if not _send(conn, ("evaluated", etask.number, metrics, error,
                                 time.perf_counter() - start)):
+                return
+        elif kind == "refit":
+            rtask: RefitTask = message[1]
+            try:
+                refitted, error = runner.refit(rtask), None
+            except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                refitted, error = None, f"{type(exc).__name__}: {exc}"
+                traceback.print_exc()
+            if not _send(conn, ("refitted", rtask.number, refitted, error)):
                 return
 
 

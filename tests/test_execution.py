@@ -82,6 +82,20 @@ def test_a_worker_is_reused_across_trials(worker_env: dict[str, str], write_spec
     assert len(pids) == 1 and os.getpid() not in pids  # not the controller's process
 
 
+def test_refit_trains_in_a_worker_not_in_the_controller(worker_env: dict[str, str],
+                                                       write_spec: Spec) -> None:
+    spec = FAULTY.replace("mode: [ok, raise, nan, oom, crash, hang, slow]", "mode: ok").split(
+        "enqueue:")[0].replace("trials: 7", "trials: 3") + "report: {refit: true}\n"
+    search(load_spec(write_spec(spec)))
+    study = automl.load_study("faulty")
+    refit = study.user_attrs["automl_refit"]
+    workers = {_result(study, n)["metrics"]["pid"] for n in range(3)}
+    # the trainer's evaluate() reports its pid: the refit model was scored in the worker
+    assert refit["metrics"]["refit_test_pid"] in workers
+    assert refit["metrics"]["refit_test_pid"] != os.getpid()
+    assert automl.leaderboard("faulty").iloc[0]["refit_test_accuracy"] == 0.5
+
+
 def test_two_workers_share_one_sqlite_study(worker_env: dict[str, str], write_spec: Spec) -> None:
     spec = FAULTY.split("enqueue:")[0].replace(
         "mode: [ok, raise, nan, oom, crash, hang, slow]", "mode: slow").replace(

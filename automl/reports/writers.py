@@ -37,7 +37,8 @@ def atomic_write(path: Path, text: str) -> None:
 def markdown(study: optuna.Study, frame: pd.DataFrame, top_k: int) -> str:
     """``leaderboard.md``: a summary line and the top K rows."""
     objs = [o["metric"] for o in objectives(study)]
-    params = [c for c in frame.columns if c in _param_columns(study, frame)]
+    names = set(_param_columns(study, frame))  # one read of the study, not one per column
+    params = [c for c in frame.columns if c in names]
     tests = [c for c in frame.columns if c.startswith("test_") and c[5:] in
              {o.removeprefix("val_") for o in objs}]
     cols = ["rank", "trial", "state", *objs, "pareto_rank", "feasible", *tests, "stop_reason",
