@@ -188,13 +188,13 @@ class Controller:
         if ex.workers == 0:
             device = resolve_device(ex.device)
             runner = TrialRunner(self.spec, self.host, self.splits, device, ex.threads)
-            return InlinePool(runner, device, self._on_epoch)
+            return InlinePool(runner, device, self._on_epoch, self._settle)
         placements = plan_workers(ex.device, ex.workers, ex.trials_per_device, ex.threads)
         spec_data = self.spec.to_dict()
         source = str(self.spec.source) if self.spec.source else None
         inits = [WorkerInit(spec_data, source, p.device, p.label, p.threads, p.env)
                  for p in placements]
-        return ProcessPool(inits, self._on_epoch)
+        return ProcessPool(inits, self._on_epoch, self._settle)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> SearchResult:
@@ -368,6 +368,12 @@ class Controller:
             raise TrialFailed(f"ran past execution.trial_timeout ({timeout:g}s)")
         self._heartbeat_due()
         return decision
+
+    def _settle(self, number: int) -> None:
+        """The Optuna side of a trial's last epoch report (see :mod:`automl.judge`)."""
+        running = self._running.get(number)
+        if running is not None:
+            running.judge.settle()
 
     def _handle(self, study: optuna.Study, pool: ProcessPool | InlinePool,
                 event: Event) -> TrialOutcome | None:

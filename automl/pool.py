@@ -23,6 +23,12 @@ logger = get_logger(__name__)
 
 # Controller-side handler of an epoch report: returns a decision or raises TrialFailed.
 EpochHandler = Callable[[int, int, Mapping[str, float]], Decision]
+# Work on a trial's epoch that can wait until the worker has its decision.
+SettleHandler = Callable[[int], None]
+
+
+def _no_settle(number: int) -> None:
+    return None
 
 
 class WorkerStartError(AutomlError):
@@ -54,10 +60,12 @@ class _Slot:
 class ProcessPool:
     """Worker processes, one task at a time each, reused across trials."""
 
-    def __init__(self, inits: list[WorkerInit], on_epoch: EpochHandler) -> None:
+    def __init__(self, inits: list[WorkerInit], on_epoch: EpochHandler,
+                 settle: SettleHandler = _no_settle) -> None:
         self._ctx = mp.get_context("spawn")  # fork after torch/OpenMP threads can deadlock
         self._slots = [_Slot(i, init) for i, init in enumerate(inits)]
         self._on_epoch = on_epoch
+        self._settle = settle
         self.restarts = 0
 
     def __len__(self) -> int:
@@ -169,6 +177,7 @@ class ProcessPool:
                 slot.conn.send(reply)
             except (BrokenPipeError, OSError):
                 return self._died(slot)
+            self._settle(slot.task)  # while the worker trains its next epoch
             return []
         number = slot.task
         slot.task = None
@@ -253,10 +262,12 @@ def _death(code: int | None) -> str:
 class InlinePool:
     """Runs each task at once, in this process (``execution.workers: 0``)."""
 
-    def __init__(self, runner: TrialRunner, label: str, on_epoch: EpochHandler) -> None:
+    def __init__(self, runner: TrialRunner, label: str, on_epoch: EpochHandler,
+                 settle: SettleHandler = _no_settle) -> None:
         self.runner = runner
         self._label = label
         self._on_epoch = on_epoch
+        self._settle = settle
         self._busy: int | None = None
         self.restarts = 0
 
@@ -281,11 +292,18 @@ class InlinePool:
     def submit_trial(self, worker: int, task: TrialTask) -> list[Event]:
         self._busy = task.number
         try:
-            result = self.runner.trial(
-                task, lambda epoch, metrics: self._on_epoch(task.number, epoch, metrics))
+            result = self.runner.trial(task, lambda epoch, metrics: self._judge(
+                task.number, epoch, metrics))
         finally:
             self._busy = None
         return [Event("done", 0, task.number, result)]
+
+    def _judge(self, number: int, epoch: int, metrics: Mapping[str, float]) -> Decision:
+        # In one process nothing runs meanwhile: settle at once, with the same one-epoch
+        # delay of a pruning verdict as in a worker.
+        decision = self._on_epoch(number, epoch, metrics)
+        self._settle(number)
+        return decision
 
     def submit_eval(self, worker: int, task: EvalTask) -> list[Event]:
         start = time.perf_counter()
