@@ -583,8 +583,7 @@ class Controller:
         if plan is None:
             return
         ex = self.spec.execution
-        task = RefitTask(number=plan.number, params=plan.params, epochs=plan.epochs,
-                         seed=self.trial_seed(plan.number),
+        task = RefitTask(plan, seed=self.trial_seed(plan.number),
                          out_dir=str(refit_dir(self.report_dir)), compile=ex.compile,
                          amp=ex.amp)
         if pool is None or not pool.idle():

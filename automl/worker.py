@@ -16,12 +16,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.errors import TrialFailed
 from automl.execution import FitResult, fit_trial
 from automl.stopping import Decision
 from automl.trainer import TrialContext
+
+if TYPE_CHECKING:
+    from automl.evaluation import RefitPlan
 
 Judge = Callable[[int, Mapping[str, float]], Decision]
 
@@ -52,15 +55,18 @@ class EvalTask:
 
 @dataclass(frozen=True)
 class RefitTask:
-    """Retrain the best trial's params on train + validation and score it on test."""
+    """Run a refit plan (the best trial's params and epochs) on train + validation and
+    score it on test."""
 
-    number: int
-    params: dict[str, Any]
-    epochs: int
+    plan: RefitPlan
     seed: int
     out_dir: str
     compile: bool = False
     amp: bool = True
+
+    @property
+    def number(self) -> int:
+        return self.plan.number
 
 
 @dataclass(frozen=True)
@@ -116,8 +122,8 @@ class TrialRunner:
         """Run a refit (:func:`automl.evaluation.refit`); returns its ``RefitResult``."""
         from automl.evaluation import refit
 
-        return refit(self.trainer, dict(task.params), self.splits, number=task.number,
-                     epochs=task.epochs, out_dir=Path(task.out_dir), device=self.device,
+        return refit(self.trainer, dict(task.plan.params), self.splits, number=task.number,
+                     epochs=task.plan.epochs, out_dir=Path(task.out_dir), device=self.device,
                      seed=task.seed, compile=task.compile, amp=task.amp,
                      threads=self.threads)
 
