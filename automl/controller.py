@@ -259,7 +259,10 @@ class Controller:
                     stopping = self._study_rule(study, counted, start)
                 if stopping is None and counted + running < budget.trials:
                     for worker in pool.idle()[: budget.trials - counted - running]:
-                        events += self._start_trial(study, pool, worker)
+                        submitted = self._start_trial(study, pool, worker)
+                        if submitted is None:  # given back: the budget is taken
+                            break
+                        events += submitted
                         n_new += 1
                         started = True
                         if self._interrupts:
@@ -334,11 +337,20 @@ class Controller:
         return None
 
     def _start_trial(self, study: optuna.Study, pool: ProcessPool | InlinePool,
-                     worker: int) -> list[Event]:
+                     worker: int) -> list[Event] | None:
+        """Ask for a trial and hand it to ``worker``; ``None`` when it was given back."""
         with warnings.catch_warnings():
             # Optuna expects heartbeats only inside study.optimize; this loop records them.
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             trial = study.ask()
+        if _surplus(study.get_trials(deepcopy=False), trial.number, self.spec.budget.trials):
+            # Processes sharing the study counted the budget at the same moment and each
+            # asked for its last trial: the newest give theirs back to the queue, untrained
+            # (WAITING, its enqueued params kept), so the budget stays exact.
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.WAITING)
+            logger.info("trial %d given back: other processes took the budget's last trials",
+                        trial.number)
+            return None
         params = suggest(trial, self.spec.params)
         es = self.spec.early_stopping
         stopper = EarlyStopping(self.monitor, self.mode, patience=es.patience,
@@ -654,8 +666,12 @@ def _finite(v: Any) -> bool:
 def _counted(study: optuna.Study) -> int:
     """Trials that count against the budget: finished ones, except the ones that are retried
     (interrupted, or failed as stale by a heartbeat: those carry no automl result)."""
+    return _counted_in(study.get_trials(deepcopy=False))
+
+
+def _counted_in(trials: Sequence[FrozenTrial]) -> int:
     n = 0
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
             n += 1
         elif t.state == TrialState.FAIL:
@@ -663,6 +679,16 @@ def _counted(study: optuna.Study) -> int:
             if result is not None and result.get("stop_reason") not in _RETRIED:
                 n += 1
     return n
+
+
+def _surplus(trials: Sequence[FrozenTrial], number: int, budget: int) -> bool:
+    """Whether running trial ``number`` is past the budget: counted and running trials
+    exceed it, and ``number`` is among the newest running ones. Every process reads the
+    same order, and the newest trial's process sees all older ones, so exactly the
+    surplus is given back."""
+    running = sorted(t.number for t in trials if t.state == TrialState.RUNNING)
+    extra = _counted_in(trials) + len(running) - budget
+    return extra > 0 and number in running[-extra:]
 
 
 def _running_count(study: optuna.Study) -> int:

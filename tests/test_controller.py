@@ -179,3 +179,20 @@ def test_execution_options_reach_the_trainer(in_tmp: Path, write_spec: Spec, hos
     seeds = [c.seed for c in contexts]
     assert seeds == ([7] * len(contexts) if seed else
                      [100_003 + n for n in range(len(contexts))])  # sampler seed 1
+
+
+def test_the_newest_running_trials_past_the_budget_are_the_surplus() -> None:
+    import optuna
+
+    from automl.controller import _surplus
+
+    study = optuna.create_study()
+    for _ in range(3):
+        study.tell(study.ask(), 1.0)
+    study.ask(), study.ask(), study.ask()  # trials 3, 4, 5 running, in three processes
+    trials = study.get_trials(deepcopy=False)
+    assert [_surplus(trials, n, 6) for n in (3, 4, 5)] == [False, False, False]
+    assert [_surplus(trials, n, 5) for n in (3, 4, 5)] == [False, False, True]
+    assert [_surplus(trials, n, 4) for n in (3, 4, 5)] == [False, True, True]
+    # the process of trial 4 may not see trial 5 yet: it keeps 4 only if 5 is the surplus
+    assert not _surplus(trials[:5], 4, 5) and _surplus(trials[:5], 4, 4)

@@ -49,7 +49,10 @@ def test_two_workers_finish_one_study_with_the_exact_budget(worker_env: dict[str
                  worker_env) for _ in range(2)]
     outs = [run.communicate(timeout=240)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outs
-    assert _states(name) == ["COMPLETE"] * 6
+    states = _states(name)
+    # when both asked for the budget's last trial at once, the newer one was given back to
+    # the queue untrained (WAITING): the budget is exact either way
+    assert states.count("COMPLETE") == 6 and set(states) <= {"COMPLETE", "WAITING"}, states
     ran = [int(out.split(" run now")[0].rsplit("; ", 1)[-1]) for out in outs]
     assert sum(ran) == 6 and min(ran) >= 1, outs  # both took part
     frame = automl.leaderboard(name, URL)

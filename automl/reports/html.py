@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from automl import __version__
-from automl.reports.leaderboard import objectives, test_metrics
+from automl.reports.leaderboard import STATES, objectives, test_metrics
 from automl.reports.plots import REASON_COLORS, Plot, build_plots
 from automl.studies import ATTR, RESULT
 
@@ -127,7 +127,7 @@ def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
     counts = frame["state"].value_counts().to_dict() if len(frame) else {}
     states = ", ".join(f"{counts[s]} {s}" for s in ("complete", "pruned", "failed", "running")
                        if counts.get(s))
-    trials = study.get_trials(deepcopy=False)
+    trials = study.get_trials(deepcopy=False, states=tuple(STATES))
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None

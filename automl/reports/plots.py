@@ -405,7 +405,7 @@ def _timeline(study: optuna.Study, frame: pd.DataFrame) -> Any:
     groups: dict[tuple[str, int], list[tuple[float, float, int]]] = {}
     now = pd.Timestamp.now().to_pydatetime()
     for t in study.get_trials(deepcopy=False):
-        if t.datetime_start is None:
+        if t.datetime_start is None or t.state == TrialState.WAITING:  # given back, queued
             continue
         res = t.user_attrs.get(RESULT, {})
         end = t.datetime_complete or now
