@@ -244,6 +244,8 @@ class Controller:
         stopping: str | None = None
         n_new, failures_in_row = 0, 0
         while True:
+            if self._interrupts > 1:
+                raise KeyboardInterrupt  # the second Ctrl-C: handled by run()
             if self._interrupts and stopping is None:
                 stopping = "interrupted"
                 if self._running:
@@ -421,7 +423,8 @@ class Controller:
 
     def _wait_time(self, pool: ProcessPool | InlinePool) -> float:
         timeout = self.spec.execution.trial_timeout
-        wait = float(self._interval)
+        # after a Ctrl-C, look often for a second one
+        wait = float(self._interval) if not self._interrupts else 0.25
         if timeout is not None and self._running:
             oldest = min(r.started for r in self._running.values())
             wait = min(wait, max(0.05, oldest + timeout + 5.0 - time.monotonic()))
@@ -521,7 +524,10 @@ class Controller:
 
         def handler(signum: int, frame: Any) -> None:
             self._interrupts += 1
-            if self._interrupts > 1:
+            # Raised here only where a trial runs in this very process (workers: 0):
+            # nothing else can stop it. Else the loop raises it between steps, never in the
+            # middle of a storage write (a transaction cut short kept SQLite locked).
+            if self._interrupts > 1 and self.spec.execution.workers == 0:
                 raise KeyboardInterrupt
 
         return signal.signal(signal.SIGINT, handler)
