@@ -1,7 +1,14 @@
 """automl: plugin-based AutoML and hyperparameter search on Optuna.
 
-Public API: :data:`hookimpl` for plugins, :func:`leaderboard` and :func:`load_study` for
-results, :func:`search` to run a spec from Python.
+Public API: :func:`search` to run a spec from Python, :func:`leaderboard` and
+:func:`load_study` for results. Plugin authors import from :mod:`automl.plugin`
+(:data:`hookimpl` is also here, where automl 0.1 had it).
+
+The package, by job: ``spec/`` (reading and validating a spec file), ``search/`` (the
+controller and what it decides), ``execution/`` (worker processes, devices, the messages
+between them), ``training/`` (the torch loop), ``plugin/`` (the plugin API, the plugin
+host, contract checks), ``reports/`` (leaderboards, HTML, files), ``cli/`` (the command
+line, automl's one error boundary).
 """
 
 from __future__ import annotations
@@ -10,16 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from automl import _compat
+
 __version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("automl")
-"""Marks a plugin function as the implementation of a hook in :mod:`automl.hookspecs`."""
+"""Marks a plugin function as the implementation of a hook in :mod:`automl.plugin.hookspecs`."""
+
+_compat.install()  # automl 0.1's module paths (automl.torch, automl.trainer, ...) still import
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-    from automl.controller import SearchResult
+    from automl.search.controller import SearchResult
 
 
 def leaderboard(study: str | optuna.Study, storage: str | None = None) -> pd.DataFrame:
@@ -33,7 +44,7 @@ def leaderboard(study: str | optuna.Study, storage: str | None = None) -> pd.Dat
     nullable ``boolean``; metrics and ``duration_s`` ``float64``; params as sampled.
     """
     from automl.reports import leaderboard_frame
-    from automl.studies import load_study as _load
+    from automl.search.studies import load_study as _load
 
     if isinstance(study, str):
         study = _load(study, storage)
@@ -42,14 +53,14 @@ def leaderboard(study: str | optuna.Study, storage: str | None = None) -> pd.Dat
 
 def load_study(study: str, storage: str | None = None) -> optuna.Study:
     """The Optuna study behind a search, for anything custom."""
-    from automl.studies import load_study as _load
+    from automl.search.studies import load_study as _load
 
     return _load(study, storage)
 
 
 def search(space: str, overrides: dict[str, Any] | None = None) -> SearchResult:
     """Run (or resume) the search a spec file describes; ``overrides`` are ``--set`` pairs."""
-    from automl.controller import search as _search
+    from automl.search.controller import search as _search
     from automl.spec import load_spec, resolve_space_path
 
     return _search(load_spec(resolve_space_path(space),

@@ -65,3 +65,9 @@ class TrialFailed(Exception):  # noqa: N818 - the name reads as the event it sig
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class ContractError(AssertionError):
+    """A plugin breaks a promise automl relies on; the message says which (raised by the
+    contract checks of :mod:`automl.plugin.testing`; an ``AssertionError``, so pytest
+    shows it as a failed assertion)."""

@@ -37,7 +37,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 
 # -c /dev/null: the project's pytest settings name optuna's warning class, which a bare GPU
 # image may not have; --noconftest for the same reason (the GPU tests need no fixtures).
-"$PY" -m pytest tests/test_torch_gpu.py -m gpu -c /dev/null --rootdir . --noconftest \
+"$PY" -m pytest tests/training/test_torch_gpu.py -m gpu -c /dev/null --rootdir . --noconftest \
   -o "markers=gpu: needs a CUDA device" -p no:cacheprovider -q -rA \
   --junitxml "$OUT/gpu_tests.xml" 2>&1 | tee "$OUT/gpu_tests.txt"
 tests_rc=${PIPESTATUS[0]}

@@ -49,9 +49,11 @@ sys.path.insert(0, str(ROOT))
 
 from automl.data import Dataset as AutomlDataset  # noqa: E402
 from automl.data import TrialData, make_splits  # noqa: E402
-from automl.stopping import Decision, EarlyStopping  # noqa: E402
-from automl.torch import TorchTrainer, autocast_for  # noqa: E402
-from automl.trainer import TrialContext  # noqa: E402
+from automl.execution.options import ExecutionOptions  # noqa: E402
+from automl.plugin.trainer import TrialContext  # noqa: E402
+from automl.search.stopping import Decision, EarlyStopping  # noqa: E402
+from automl.training import TorchTrainer  # noqa: E402
+from automl.training.steps import autocast_for  # noqa: E402
 
 try:
     from automl_plugins.cnn import build_cnn
@@ -141,7 +143,8 @@ def interleaved(data: TrialData, epochs: int, device: torch.device, amp: bool,
 
     trainer = TorchTrainer("cnn", build_cnn, train_eval_samples=256 if automl_gap else 0)
     ctx = TrialContext(number=0, device=str(device), seed=SEED, max_epochs=epochs,
-                       checkpoint_path=folder / "trial_0.pt", amp=amp, _judge=judge)
+                       checkpoint_path=folder / "trial_0.pt", options=ExecutionOptions(amp=amp),
+                       reporter=judge)
     trainer.fit(dict(PARAMS), data, ctx)
     return automl_times, hand_times
 
@@ -151,8 +154,9 @@ def automl_loop(data: TrialData, epochs: int, device: torch.device, amp: bool, g
     trainer = TorchTrainer("cnn", build_cnn, train_eval_samples=256 if gap else 0)
     stopper = EarlyStopping("val_loss", "min", patience=epochs + 1, max_gap=1.0)
     ctx = TrialContext(number=0, device=str(device), seed=SEED, max_epochs=epochs,
-                       checkpoint_path=folder / "trial_0.pt", amp=amp, compile=compile_,
-                       _judge=stopper.update)
+                       checkpoint_path=folder / "trial_0.pt",
+                       options=ExecutionOptions(amp=amp, compile=compile_),
+                       reporter=stopper.update)
     trainer.fit(dict(PARAMS), data, ctx)
 
 

@@ -25,10 +25,10 @@ import optuna
 import pandas as pd
 import torch
 
-from automl.controller import search
 from automl.reports import leaderboard_frame
+from automl.search.controller import search
+from automl.search.keys import TRIAL_RESULT
 from automl.spec import load_spec
-from automl.studies import RESULT
 
 SPEC = Path(__file__).parents[1] / "search_spaces" / "cnn.yaml"
 TARGET = 0.99
@@ -50,7 +50,7 @@ def time_to_target(study: optuna.Study) -> tuple[int | None, float | None]:
     start = trials[0].datetime_start
     epochs = 0
     for t in trials:
-        for row in t.user_attrs.get(RESULT, {}).get("history", []):
+        for row in t.user_attrs.get(TRIAL_RESULT, {}).get("history", []):
             epochs += 1
             if row.get("val_accuracy", 0.0) >= TARGET:
                 assert t.datetime_start is not None
@@ -72,7 +72,7 @@ def run_one(name: str, overrides: dict[str, str], seed: int, epochs: int,
     st = optuna.load_study(study_name=study, storage=result.storage)
     frame = leaderboard_frame(st)
     to_epochs, to_seconds = time_to_target(st)
-    spent = sum(t.user_attrs.get(RESULT, {}).get("epochs", 0) for t in st.trials)
+    spent = sum(t.user_attrs.get(TRIAL_RESULT, {}).get("epochs", 0) for t in st.trials)
     return {"strategy": name, "seed": seed, "trials": len(frame),
             "pruned": int((frame["state"] == "pruned").sum()), "epochs spent": spent,
             "epochs to 0.99": to_epochs, "s to 0.99": to_seconds,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from torch import nn
 
-import automl
-from automl.errors import TrialFailed
-from automl.torch import TorchTrainer
+from automl.plugin import RegisterTrainer, TorchTrainer, TrialFailed, hookimpl
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh, "elu": nn.ELU,
@@ -60,7 +57,7 @@ def build_cnn(params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: i
     return nn.Sequential(*layers)
 
 
-@automl.hookimpl
-def register_trainers(register: Callable[[TorchTrainer], None]) -> None:
+@hookimpl
+def register_trainers(register: RegisterTrainer) -> None:
     register(TorchTrainer("cnn", build_cnn, tasks=("classification", "regression"),
                           description="convolutional network for images (conv blocks)"))

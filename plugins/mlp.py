@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from math import prod
 from typing import Any
 
 from torch import nn
 
-import automl
-from automl.torch import TorchTrainer
+from automl.plugin import RegisterTrainer, TorchTrainer, hookimpl
 from automl_plugins.cnn import activation
 
 
@@ -35,7 +33,7 @@ def build_mlp(params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: i
     return nn.Sequential(*layers)
 
 
-@automl.hookimpl
-def register_trainers(register: Callable[[TorchTrainer], None]) -> None:
+@hookimpl
+def register_trainers(register: RegisterTrainer) -> None:
     register(TorchTrainer("mlp", build_mlp, standardize=True,
                           description="multilayer perceptron for tabular data"))

@@ -7,21 +7,25 @@ constructor as a keyword, so Optuna's documentation is the reference for options
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import optuna
 
-import automl
-from automl.algorithms import AlgorithmError, PrunerPlugin, SamplerPlugin, SearchContext
-from automl.spec.params import (
+from automl.plugin import (
+    AlgorithmError,
     CategoricalParam,
     FixedParam,
     FloatParam,
     IntParam,
+    PrunerPlugin,
+    RegisterPruner,
+    RegisterSampler,
     RepeatBlock,
+    SamplerPlugin,
+    SearchContext,
     Space,
+    hookimpl,
 )
 
 
@@ -171,13 +175,13 @@ PRUNERS = [
 ]
 
 
-@automl.hookimpl
-def register_samplers(register: Callable[[SamplerPlugin], None]) -> None:
+@hookimpl
+def register_samplers(register: RegisterSampler) -> None:
     for plugin in SAMPLERS:
         register(plugin)
 
 
-@automl.hookimpl
-def register_pruners(register: Callable[[PrunerPlugin], None]) -> None:
+@hookimpl
+def register_pruners(register: RegisterPruner) -> None:
     for plugin in PRUNERS:
         register(plugin)

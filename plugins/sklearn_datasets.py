@@ -8,9 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn import datasets as skd
 
-import automl
-from automl.data import Dataset, DatasetLoader
-from automl.errors import DataError
+from automl.plugin import DataError, Dataset, DatasetLoader, RegisterDataset, hookimpl
 
 
 def _no_args(name: str, args: dict[str, Any]) -> None:
@@ -57,7 +55,7 @@ LOADERS = [
 ]
 
 
-@automl.hookimpl
-def register_datasets(register: Callable[[DatasetLoader], None]) -> None:
+@hookimpl
+def register_datasets(register: RegisterDataset) -> None:
     for loader in LOADERS:
         register(loader)

@@ -55,7 +55,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -63,19 +62,22 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from threadpoolctl import threadpool_limits
 
-import automl
-from automl.data import DataInfo, Split, Task, TrialData
-from automl.errors import TrialFailed
-from automl.metrics import classification_metrics, regression_metrics
-from automl.trainer import TrialContext
+from automl.plugin import (
+    DataInfo,
+    RegisterTrainer,
+    Split,
+    Task,
+    TrialContext,
+    TrialData,
+    TrialFailed,
+    hookimpl,
+)
+from automl_plugins.sklearn_fitted import FittedModel, flatten_rows, tabular_preprocessor
 
 TRAIN_EVAL_ROWS = 5000  # training metrics on a fixed sample: a full pass per epoch is waste
 CHECKPOINT_FORMAT = 1
@@ -87,92 +89,6 @@ CHECKPOINT_FORMAT = 1
 PARALLEL_MIN_VALUES = 500_000
 
 BuildEstimator = Callable[[Task, dict[str, Any], int], BaseEstimator]
-
-
-# -- preprocessing ------------------------------------------------------------------------
-
-def tabular_preprocessor(x_train: np.ndarray, *, impute: bool, scale: bool
-                         ) -> ColumnTransformer | None:
-    """A ColumnTransformer fitted on ``x_train`` (2-D), or ``None`` when nothing is to do.
-
-    Binary columns (all training values 0 or 1, none missing; one-hot codes) get the most
-    frequent value for a missing one and no scaling; the other columns get the median and
-    a missing-value indicator (``impute``) and standardization (``scale``).
-    """
-    if not impute and not scale:
-        return None
-    present = ~np.isnan(x_train)
-    binary = (((x_train == 0) | (x_train == 1)) & present).all(axis=0)
-    numeric_steps: list[tuple[str, Any]] = []
-    if impute:
-        numeric_steps.append(("impute", SimpleImputer(strategy="median", add_indicator=True,
-                                                      keep_empty_features=True)))
-    if scale:
-        numeric_steps.append(("scale", StandardScaler()))
-    transformers: list[tuple[str, Any, list[int]]] = []
-    numeric = [int(i) for i in np.flatnonzero(~binary)]
-    if numeric:
-        transformers.append(("numeric", Pipeline(numeric_steps), numeric))
-    binary_cols = [int(i) for i in np.flatnonzero(binary)]
-    if binary_cols:
-        transformers.append(("binary", SimpleImputer(strategy="most_frequent",
-                                                     keep_empty_features=True), binary_cols))
-    pre = ColumnTransformer(transformers, sparse_threshold=0.0)
-    return pre.fit(x_train)
-
-
-def _flat(x: np.ndarray) -> np.ndarray:
-    return x.reshape(len(x), -1).astype(np.float64, copy=False)
-
-
-# -- the fitted model (what a checkpoint holds) ------------------------------------------
-
-class FittedModel:
-    """A trial's model: the train-fitted preprocessing, the estimator and the target scaling."""
-
-    def __init__(self, preprocessor: ColumnTransformer | None, estimator: BaseEstimator,
-                 task: Task, n_outputs: int, y_mean: float = 0.0, y_std: float = 1.0) -> None:
-        self.preprocessor = preprocessor
-        self.estimator = estimator
-        self.task = task
-        self.n_outputs = n_outputs
-        self.y_mean = y_mean
-        self.y_std = y_std
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        """Raw features (any shape) to the estimator's input."""
-        flat = _flat(x)
-        return flat if self.preprocessor is None else self.preprocessor.transform(flat)
-
-    def outputs(self, xt: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(n, n_outputs)``, or standardized regression predictions."""
-        if self.task == "regression":
-            return np.asarray(self.estimator.predict(xt), dtype=np.float64).ravel()
-        proba = np.asarray(self.estimator.predict_proba(xt), dtype=np.float64)
-        if proba.shape[1] == self.n_outputs:
-            return proba
-        # A class absent from the training split: give it probability 0, keep the columns.
-        full = np.zeros((len(xt), self.n_outputs))
-        full[:, np.asarray(self.estimator.classes_, dtype=int)] = proba
-        return full
-
-    def scores(self, xt: np.ndarray, y: np.ndarray, prefix: str = "",
-               full: bool = True) -> dict[str, float]:
-        """``loss`` plus the task's metrics (or only loss and accuracy/rmse: ``full=False``)."""
-        out = self.outputs(xt)
-        if self.task == "classification":
-            metrics = classification_metrics(y, out)
-            metrics["loss"] = metrics["log_loss"]
-            keep = None if full else ("loss", "accuracy")
-        else:
-            target = (np.asarray(y, dtype=np.float64) - self.y_mean) / self.y_std
-            metrics = regression_metrics(y, out * self.y_std + self.y_mean)
-            metrics["loss"] = float(np.mean((out - target) ** 2))
-            keep = None if full else ("loss", "rmse")
-        return {prefix + k: v for k, v in metrics.items() if keep is None or k in keep}
-
-    def evaluate(self, split: Split, prefix: str = "") -> dict[str, float]:
-        return self.scores(self.transform(split.x), split.y, prefix)
 
 
 # -- growing models ----------------------------------------------------------------------
@@ -220,7 +136,7 @@ def _positive_int(params: Mapping[str, Any], key: str, default: int) -> int:
 # -- the trainer ---------------------------------------------------------------------------
 
 class SklearnTrainer:
-    """A :class:`automl.trainer.Trainer` around a scikit-learn estimator.
+    """A :class:`automl.plugin.Trainer` around a scikit-learn estimator.
 
     Args:
         name: the trainer's name in specs.
@@ -267,7 +183,7 @@ class SklearnTrainer:
             raise TrialFailed(f"{self.name} handles {', '.join(self.tasks)}, not {info.task}")
         seed = int(ctx.seed) % (2**32)
         start = time.perf_counter()
-        x_train = _flat(data.train.x)
+        x_train = flatten_rows(data.train.x)
         pre = tabular_preprocessor(x_train, impute=self.scale, scale=self.scale)
         y_mean, y_std = 0.0, 1.0
         y_fit = data.train.y
@@ -411,7 +327,7 @@ TRAINERS = [
 ]
 
 
-@automl.hookimpl
-def register_trainers(register: Callable[[SklearnTrainer], None]) -> None:
+@hookimpl
+def register_trainers(register: RegisterTrainer) -> None:
     for trainer in TRAINERS:
         register(trainer)

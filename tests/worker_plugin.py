@@ -21,7 +21,7 @@ from typing import Any
 
 import automl
 from automl.data import DataInfo, Split, TrialData
-from automl.trainer import TrialContext
+from automl.plugin.trainer import TrialContext
 
 
 class FaultyTrainer:

@@ -33,13 +33,13 @@ class _Group(click.Group):
 def main(no_plugins: tuple[str, ...]) -> None:
     """Find the best model and hyperparameters for your data from one YAML spec."""
     if no_plugins:
-        from automl.cli.plugins import block_plugins
+        from automl.cli.plugin_commands import block_plugins
 
         block_plugins(no_plugins)
 
 
 def _register() -> None:
-    from automl.cli import plugins, results, run, spaces
+    from automl.cli import plugin_commands, results, run, spaces
 
     main.add_command(run.search)
     main.add_command(run.validate)
@@ -47,7 +47,7 @@ def _register() -> None:
     main.add_command(results.leaderboard)
     main.add_command(results.report)
     main.add_command(results.compare)
-    main.add_command(plugins.plugins)
+    main.add_command(plugin_commands.plugins)
     main.add_command(spaces.spaces)
 
 

@@ -34,7 +34,7 @@ def leaderboard(study: str, top: int | None, storage: str | None) -> None:
 
     from automl.cli.console import console
     from automl.reports import leaderboard_frame, objectives, top_k_of
-    from automl.studies import load_study
+    from automl.search.studies import load_study
 
     st = load_study(study, storage)
     frame = leaderboard_frame(st)
@@ -61,7 +61,7 @@ def leaderboard(study: str, top: int | None, storage: str | None) -> None:
 def report(study: str, storage: str | None, out: Path | None) -> None:
     """Regenerate a study's reports from storage."""
     from automl.reports import top_k_of, write_reports
-    from automl.studies import default_report_dir, load_study
+    from automl.search.studies import default_report_dir, load_study
 
     st = load_study(study, storage)
     folder = out or default_report_dir(study)
@@ -88,7 +88,7 @@ def compare(study_a: str, study_b: str, storage: str | None, storage_b: str | No
     from automl.cli.console import console
     from automl.reports.compare import compare_rows, render_compare
     from automl.reports.writers import atomic_write
-    from automl.studies import load_study
+    from automl.search.studies import load_study
 
     a = load_study(study_a, storage)
     b = load_study(study_b, storage_b or storage)

@@ -40,7 +40,7 @@ def search(space: str, trials: int | None, timeout: str | None, workers: int | N
            device: str | None, storage: str | None, study: str | None, seed: int | None,
            enqueue_file: str | None, sets: tuple[str, ...], verbose: int) -> None:
     """Run (or resume) a search; the reports are kept current as trials finish."""
-    from automl.controller import search as run_search
+    from automl.search.controller import search as run_search
     from automl.spec.enqueue import load_enqueue_file
 
     _quiet_optuna(verbose)
@@ -66,7 +66,7 @@ def worker(study: str, storage: str, workers: int | None, device: str | None,
     """Join a running study from another process or machine and run its trials until the
     budget is spent. The study (and its spec) must exist: start it with `automl search
     --storage URL` first."""
-    from automl.controller import join
+    from automl.search.controller import join
 
     _quiet_optuna(verbose)
     overrides = {k: v for k, v in {"execution.workers": workers,
@@ -87,7 +87,7 @@ class _progress:  # noqa: N801 - used as a context manager, like a function
     """A live progress display in a terminal; a no-op callback otherwise."""
 
     def __init__(self, total: int, metric: str) -> None:
-        from automl.progress import SearchProgress
+        from automl.cli.progress import SearchProgress
 
         self.display = SearchProgress(total, metric)
 
@@ -124,8 +124,8 @@ def validate(space: str, sets: tuple[str, ...]) -> None:
     from rich.table import Table
 
     from automl.cli.console import console
-    from automl.components import check_spec
-    from automl.space import describe
+    from automl.search.components import check_spec
+    from automl.search.space import describe
 
     spec = _load(space, sets, {})
     check_spec(spec)

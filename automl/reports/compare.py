@@ -10,10 +10,10 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from automl.reports.figure_text import escape_text
 from automl.reports.html import CSS, SCRIPT, fmt, plotly_js, theme_json
 from automl.reports.leaderboard import leaderboard_frame, objectives, test_metrics
-from automl.reports.plots import escape_text
-from automl.studies import RESULT
+from automl.search.keys import TRIAL_RESULT
 
 
 def compare_rows(a: optuna.Study, b: optuna.Study) -> list[tuple[str, str, str]]:
@@ -83,7 +83,7 @@ def _curve_figure(a: optuna.Study, b: optuna.Study) -> Any:
         best = _best_row(leaderboard_frame(study))
         if best is not None:
             trial = study.get_trials(deepcopy=False)[int(best["trial"])]
-            hist = trial.user_attrs.get(RESULT, {}).get("history") or []
+            hist = trial.user_attrs.get(TRIAL_RESULT, {}).get("history") or []
             for key, dash in (("train_loss", "dash"), ("val_loss", "solid")):
                 ys = [h.get(key) for h in hist]
                 if any(isinstance(y, int | float) and math.isfinite(y) for y in ys):

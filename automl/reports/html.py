@@ -22,8 +22,9 @@ import yaml
 
 from automl import __version__
 from automl.reports.leaderboard import STATES, objectives, test_metrics
-from automl.reports.plots import REASON_COLORS, Plot, build_plots
-from automl.studies import ATTR, RESULT
+from automl.reports.plots import Plot, build_plots
+from automl.reports.trial_plots import REASON_COLORS
+from automl.search.keys import LAST_RUN, STUDY_RECORD, TRIAL_RESULT
 
 _esc = functools.partial(html.escape, quote=True)
 
@@ -121,7 +122,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
-    record = study.user_attrs.get(ATTR, {})
+    record = study.user_attrs.get(STUDY_RECORD, {})
     spec = record.get("spec", {})
     objs = objectives(study)
     counts = frame["state"].value_counts().to_dict() if len(frame) else {}
@@ -175,7 +176,7 @@ def _why_stopped(study: optuna.Study, budget: dict[str, Any], counts: dict[str, 
     """Why the last run stopped, and when: the controller's record when it is newer than
     the last trial (a record from an earlier run of a resumed study is not), else what the
     counts say."""
-    last = study.user_attrs.get("automl_last_run", {})
+    last = study.user_attrs.get(LAST_RUN, {})
     finished = last.get("finished_at")
     newest = max(ends).timestamp() if ends else 0.0
     if last.get("stop_reason") and finished and finished >= newest:
@@ -198,7 +199,7 @@ def _inline(value: Any) -> str:
 def _best(study: optuna.Study, row: pd.Series) -> str:
     t = study.get_trials(deepcopy=False)[int(row["trial"])]
     test = test_metrics(study).get(str(t.number), {})
-    metrics = t.user_attrs.get(RESULT, {}).get("metrics", {})
+    metrics = t.user_attrs.get(TRIAL_RESULT, {}).get("metrics", {})
     params = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(fmt(v))}</td></tr>"
                      for k, v in t.params.items())
     shown = [(k, v) for k, v in metrics.items() if k.startswith(("val_", "train_"))]
@@ -260,11 +261,11 @@ def reproduce_spec(study: optuna.Study, number: int) -> dict[str, Any] | None:
     """A spec that trains trial ``number`` again: the study's spec with those params
     enqueued as the only trial, no pruner, the same data split and the trial's own
     training seed (``execution.trial_seed``)."""
-    spec = dict(study.user_attrs.get(ATTR, {}).get("spec") or {})
+    spec = dict(study.user_attrs.get(STUDY_RECORD, {}).get("spec") or {})
     if not spec:
         return None
     t = study.get_trials(deepcopy=False)[number]
-    params = t.user_attrs.get(RESULT, {}).get("params") or {}
+    params = t.user_attrs.get(TRIAL_RESULT, {}).get("params") or {}
     space = spec.get("params", {})
     # Fixed params (a scalar in the spec) are not sampled, so they cannot be enqueued.
     chosen = {k: v for k, v in params.items() if isinstance(space.get(k), dict | list)}
@@ -272,7 +273,7 @@ def reproduce_spec(study: optuna.Study, number: int) -> dict[str, Any] | None:
                 pruner={"name": "none"})
     spec["budget"] = {"trials": 1, "max_epochs": spec.get("budget", {}).get("max_epochs")}
     spec["report"] = {**spec.get("report", {}), "dir": None}
-    seed = t.user_attrs.get(RESULT, {}).get("seed")
+    seed = t.user_attrs.get(TRIAL_RESULT, {}).get("seed")
     if seed is not None:  # the same weight init and batch order as the trial had
         spec["execution"] = {**spec.get("execution", {}), "trial_seed": seed}
     return {k: v for k, v in spec.items() if v is not None}
@@ -305,7 +306,7 @@ def _reproduce(study: optuna.Study, frame: pd.DataFrame) -> str:
 
 
 def _spec(study: optuna.Study) -> str:
-    record = study.user_attrs.get(ATTR, {})
+    record = study.user_attrs.get(STUDY_RECORD, {})
     if not record:
         return ""
     text = yaml.safe_dump({k: v for k, v in record.items() if k in ("spec", "versions")},

@@ -9,7 +9,8 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.studies import ATTR, RESULT
+from automl.plugin.trainer import StopReason
+from automl.search.keys import REFIT, STUDY_RECORD, TRIAL_RESULT, stored_test_metrics
 
 STATES = {
     TrialState.COMPLETE: "complete",
@@ -24,7 +25,7 @@ _INDEX = re.compile(r"\.(\d+)\.")
 def objectives(study: optuna.Study) -> list[dict[str, str]]:
     """The study's objectives as ``[{metric, direction}]`` (``value`` when automl did not
     create the study)."""
-    stored = study.user_attrs.get(ATTR, {}).get("objectives")
+    stored = study.user_attrs.get(STUDY_RECORD, {}).get("objectives")
     if stored:
         return list(stored)
     names = ["value"] if len(study.directions) == 1 else [
@@ -35,15 +36,11 @@ def objectives(study: optuna.Study) -> list[dict[str, str]]:
 
 def test_metrics(study: optuna.Study) -> dict[str, dict[str, float]]:
     """Test metrics of the trials that have them (the top K), by trial number as text."""
-    from automl.evaluation import stored_test_metrics  # evaluation imports the data layer
-
-    return {str(n): m for n, m in stored_test_metrics(study).items()}
+    return {str(n): m for n, m in stored_test_metrics(study.user_attrs).items()}
 
 
 def _refit_test(study: optuna.Study) -> dict[str, Any]:
     """The refit's trial number and its ``refit_test_*`` metrics, or ``{}``."""
-    from automl.evaluation import REFIT
-
     record = study.user_attrs.get(REFIT) or {}
     metrics = {k: v for k, v in record.get("metrics", {}).items()
                if k.startswith("refit_test_")}
@@ -93,7 +90,7 @@ def leaderboard_frame(study: optuna.Study) -> pd.DataFrame:
         if t.number == refit.get("trial"):
             rows[-1].update(refit["metrics"])
         param_names += [p for p in t.params if p not in param_names]
-        metric_keys |= set(t.user_attrs.get(RESULT, {}).get("metrics", {}))
+        metric_keys |= set(t.user_attrs.get(TRIAL_RESULT, {}).get("metrics", {}))
         test_keys |= {f"test_{k}" for k in test.get(str(t.number), {})}
     train_cols = _metric_order(metric_keys, "train_")
     val_cols = _metric_order(metric_keys, "val_")
@@ -116,7 +113,7 @@ def leaderboard_frame(study: optuna.Study) -> pd.DataFrame:
 
 
 def _row(t: FrozenTrial, obj_names: list[str], test: dict[str, float]) -> dict[str, Any]:
-    res = t.user_attrs.get(RESULT, {})
+    res = t.user_attrs.get(TRIAL_RESULT, {})
     metrics = res.get("metrics", {})
     row: dict[str, Any] = {"trial": t.number, "state": STATES[t.state]}
     for i, name in enumerate(obj_names):
@@ -133,7 +130,7 @@ def _row(t: FrozenTrial, obj_names: list[str], test: dict[str, float]) -> dict[s
     # A trial with no automl result never reported back: still running, or its process died
     # (a heartbeat failed it as stale, and its params were retried).
     row["stop_reason"] = res.get("stop_reason", "running" if t.state == TrialState.RUNNING
-                                 else "interrupted")
+                                 else StopReason.INTERRUPTED.value)
     row["duration_s"] = res.get("duration_s")
     row["device"] = res.get("device")
     row.setdefault("n_params", metrics.get("n_params"))

@@ -13,7 +13,7 @@ import optuna
 import pandas as pd
 
 from automl.reports.leaderboard import leaderboard_frame, objectives
-from automl.studies import ATTR, TEST_METRICS
+from automl.search.keys import LAST_RUN, STUDY_RECORD, TEST_METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ _html_state: dict[Path, tuple[float, float, tuple[Any, ...]]] = {}
 def _headline(study: optuna.Study, frame: pd.DataFrame) -> tuple[Any, ...]:
     best = frame.loc[frame["state"] == "complete", "trial"].head(1).tolist()
     tests = tuple(sorted(k for k in study.user_attrs if k.startswith(TEST_METRICS)))
-    return (*best, tests, study.user_attrs.get("automl_last_run", {}).get("finished_at"))
+    return (*best, tests, study.user_attrs.get(LAST_RUN, {}).get("finished_at"))
 
 
 def html_due(study: optuna.Study, frame: pd.DataFrame, report_dir: Path) -> bool:
@@ -119,5 +119,5 @@ def write_reports(study: optuna.Study, report_dir: Path, top_k: int,
 
 def top_k_of(study: optuna.Study, default: int = 10) -> int:
     """The study's ``report.top_k`` as recorded at creation."""
-    spec = study.user_attrs.get(ATTR, {}).get("spec", {})
+    spec = study.user_attrs.get(STUDY_RECORD, {}).get("spec", {})
     return int(spec.get("report", {}).get("top_k", default) or default)

@@ -1,14 +1,14 @@
 """Parsing and validating the ``params:`` section into a Space (see ``params`` for the forms).
 
-Two passes: first each param on its own (its keys, numbers, choices), then the references
-between params (``when``, ``repeat``), which also fix the order to sample in.
+Two passes: first each param on its own (its keys, numbers, choices), here; then the
+references between params (``when``, ``repeat``), which also fix the order to sample in
+(:mod:`automl.spec.space_refs`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,6 +27,7 @@ from automl.spec.params import (
     Space,
     same_value,
 )
+from automl.spec.space_refs import References
 
 __all__ = ["parse_space"]
 
@@ -52,7 +53,7 @@ _ALL_KEYS = tuple(dict.fromkeys(k for keys in _FORM_KEYS.values() for k in keys)
 
 
 class _Parser:
-    """Two passes: the shape of each param, then the references between them."""
+    """The first pass: the shape of each param."""
 
     def __init__(self, locator: Locator) -> None:
         self.loc = locator
@@ -60,13 +61,11 @@ class _Parser:
     def fail(self, path: KeyPath, message: str) -> SpecError:
         return self.loc.error(path, message)
 
-    # -- pass 1: each param on its own ---------------------------------------------------
-
     def top(self, data: Any, path: KeyPath) -> Space:
         if data is None:
             return Space()
         params = self.scope(data, path, in_block=False)
-        return self.resolve(params, path)
+        return References(self.loc).resolve(params, path)
 
     def scope(self, data: Any, path: KeyPath, *, in_block: bool) -> dict[str, Param]:
         if not isinstance(data, dict):
@@ -283,173 +282,3 @@ class _Parser:
             raise self.fail(path + ("params",), "a repeat block needs a mapping of params")
         params = self.scope(inner, path + ("params",), in_block=True)
         return RepeatBlock(name, repeat, Space(params), when)
-
-    # -- pass 2: references (when, repeat) and the sampling order ------------------------
-
-    def resolve(self, params: dict[str, Param], path: KeyPath) -> Space:
-        deps: dict[str, list[str]] = {}
-        for name, param in list(params.items()):
-            here = path + (name,)
-            deps[name] = self.check_when(param, here, params, None)
-            if isinstance(param, RepeatBlock):
-                params[name] = self.resolve_block(param, here, params, deps[name])
-        return Space(params, self.order(params, deps, path))
-
-    def resolve_block(
-        self, block: RepeatBlock, path: KeyPath, top: dict[str, Param], deps: list[str]
-    ) -> RepeatBlock:
-        if isinstance(block.repeat, str):
-            self.check_count(block.repeat, path + ("repeat",), top, block)
-            deps.append(block.repeat)
-        inner = dict(block.params)
-        inner_deps: dict[str, list[str]] = {}
-        for name, param in inner.items():
-            here = path + ("params", name)
-            local = self.check_when(param, here, inner, top)
-            inner_deps[name] = [n for n in local if n in inner]
-            deps.extend(n for n in local if n not in inner)
-        order = self.order(inner, inner_deps, path + ("params",))
-        return replace(block, params=Space(inner, order))
-
-    def check_count(
-        self, name: str, path: KeyPath, top: dict[str, Param], block: RepeatBlock
-    ) -> None:
-        if name not in top:
-            if name in block.params:
-                raise self.fail(
-                    path,
-                    f"'{name}' is inside the block; the layer count must be a top-level param",
-                )
-            raise self.fail(
-                path,
-                f"unknown param {show(name)}{did_you_mean(name, top)}; repeat takes a "
-                "top-level int param or a number",
-            )
-        counter = top[name]
-        if isinstance(counter, IntParam):
-            ok, values = counter.low >= 0, [counter.low]
-        elif isinstance(counter, CategoricalParam):
-            values = list(counter.choices)
-            ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values)
-        elif isinstance(counter, FixedParam):
-            values = [counter.value]
-            ok = isinstance(counter.value, int) and not isinstance(counter.value, bool)
-            ok = ok and counter.value >= 0
-        else:
-            values, ok = [], False
-        if not ok:
-            raise self.fail(
-                path,
-                f"the layer count '{name}' must be a param of non-negative integers "
-                f"(e.g. {{type: int, low: 1, high: 4}}), but it is {_KIND[type(counter)]}"
-                + (f" with {quote_list(show(v) for v in values)}" if values else ""),
-            )
-
-    def check_when(
-        self,
-        param: Param,
-        path: KeyPath,
-        scope: dict[str, Param],
-        outer: dict[str, Param] | None,
-    ) -> list[str]:
-        """Check the names and values of ``param.when``; return the names it reads."""
-        if param.when is None:
-            return []
-        visible = dict(outer or {})
-        visible.update(scope)  # a block's own params hide top-level ones of the same name
-        for name, allowed in param.when.clauses:
-            here = path + ("when", name)
-            if name == param.name:
-                raise self.fail(here, f"'{name}' cannot be conditioned on itself")
-            if name not in visible:
-                names = [
-                    n
-                    for n, p in visible.items()
-                    if n != param.name and not isinstance(p, RepeatBlock)
-                ]
-                raise self.fail(
-                    here,
-                    f"unknown param {show(name)}{did_you_mean(name, names)}; "
-                    f"when can name: {quote_list(names)}",
-                )
-            target = visible[name]
-            if isinstance(target, RepeatBlock):
-                raise self.fail(here, f"'{name}' is a repeat block; when can only name params")
-            for value in allowed:
-                problem = _impossible(target, value)
-                if problem:
-                    raise self.fail(here, problem)
-        return list(param.when.names)
-
-    def order(
-        self, params: dict[str, Param], deps: dict[str, list[str]], path: KeyPath
-    ) -> list[str]:
-        done: list[str] = []
-        placed: set[str] = set()
-        pending = list(params)
-        while pending:
-            # The first param, in YAML order, whose dependencies are all sampled already.
-            ready = next(
-                (n for n in pending if all(d in placed for d in deps[n] if d in params)), None
-            )
-            if ready is None:
-                cycle = _find_cycle(pending, deps)
-                raise self.fail(
-                    path + (cycle[0], "when"),
-                    "the conditions form a cycle: " + " -> ".join(cycle + [cycle[0]]),
-                )
-            done.append(ready)
-            placed.add(ready)
-            pending.remove(ready)
-        return done
-
-
-_KIND = {
-    FloatParam: "a float param",
-    IntParam: "an int param",
-    CategoricalParam: "a categorical param",
-    FixedParam: "a fixed value",
-    RepeatBlock: "a repeat block",
-}
-
-
-def _impossible(target: Param, value: Any) -> str:
-    """Why ``target`` can never equal ``value`` (a message), or "" when it can."""
-    name = target.name
-    if isinstance(target, CategoricalParam):
-        if any(same_value(value, c) for c in target.choices):
-            return ""
-        return (
-            f"{show(value)} is not a choice of '{name}'"
-            f"{did_you_mean(value, target.choices)}; choices: "
-            f"{quote_list(show(c) for c in target.choices)}"
-        )
-    if isinstance(target, FixedParam):
-        if same_value(value, target.value):
-            return ""
-        return f"'{name}' is fixed to {show(target.value)}, so it is never {show(value)}"
-    if isinstance(target, (IntParam, FloatParam)):
-        kind = "int" if isinstance(target, IntParam) else "float"
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"'{name}' is a {kind} param; it is never {show(value)}"
-        if not target.low <= value <= target.high:
-            return f"'{name}' ranges over [{target.low}, {target.high}]; it is never {show(value)}"
-        off_grid = isinstance(target, IntParam) and (
-            value != int(value) or (value - target.low) % target.step
-        )
-        if off_grid:
-            return (
-                f"'{name}' takes integers from {target.low} in steps of {target.step}; "
-                f"it is never {show(value)}"
-            )
-    return ""
-
-
-def _find_cycle(pending: list[str], deps: dict[str, list[str]]) -> list[str]:
-    """One dependency cycle among ``pending`` (each of which waits on another pending)."""
-    members = set(pending)
-    node, trail = pending[0], []
-    while node not in trail:
-        trail.append(node)
-        node = next(d for d in deps[node] if d in members)
-    return trail[trail.index(node) :]

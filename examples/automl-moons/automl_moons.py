@@ -8,18 +8,25 @@ and a checkpoint that ``evaluate`` reads back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.datasets import make_moons
 
-import automl
-from automl.data import DataInfo, Dataset, DatasetLoader, Split, TrialData
-from automl.errors import DataError
-from automl.metrics import classification_metrics
-from automl.trainer import TrialContext
+from automl.plugin import (
+    DataError,
+    DataInfo,
+    Dataset,
+    DatasetLoader,
+    RegisterDataset,
+    RegisterTrainer,
+    Split,
+    TrialContext,
+    TrialData,
+    classification_metrics,
+    hookimpl,
+)
 
 STEPS_PER_EPOCH = 20
 
@@ -90,11 +97,11 @@ class NumpyLogReg:
             return classification_metrics(split.y, _softmax(x @ saved["w"] + saved["b"]))
 
 
-@automl.hookimpl
-def register_datasets(register: Callable[[DatasetLoader], None]) -> None:
+@hookimpl
+def register_datasets(register: RegisterDataset) -> None:
     register(DatasetLoader("moons", load_moons, "two interleaving half circles (example)"))
 
 
-@automl.hookimpl
-def register_trainers(register: Callable[[NumpyLogReg], None]) -> None:
+@hookimpl
+def register_trainers(register: RegisterTrainer) -> None:
     register(NumpyLogReg())

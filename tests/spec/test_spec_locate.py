@@ -83,6 +83,7 @@ def test_without_installed_specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         resolve_space_path("cnn", cwd=tmp_path)
 
 
-def test_installed_dir_is_a_folder_or_none() -> None:
+def test_the_installed_dir_holds_the_bundled_specs() -> None:
     found = locate._installed_dir()
-    assert found is None or found.is_dir()
+    assert found is not None and found.is_dir()
+    assert {"cnn", "mlp", "tabular"} <= {p.stem for p in found.glob("*.yaml")}

@@ -1,4 +1,4 @@
-"""The example plugin keeps automl's contract (automl.testing does the checking)."""
+"""The example plugin keeps automl's contract (automl.plugin's checks do the checking)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import automl_moons
 
-from automl.testing import check_dataset, check_space, check_trainer, plugin_host
+from automl.plugin import check_dataset, check_space, check_trainer, plugin_host
 
 SPACE = Path(__file__).parents[1] / "search_spaces" / "moons.yaml"
 

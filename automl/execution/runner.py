@@ -1,0 +1,123 @@
+"""Running tasks for one spec on one device, in whatever process that is: a trial, a test
+evaluation, a refit. A worker process holds one runner; ``execution.workers: 0`` runs
+one in the controller."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from automl.data import DataSplits, TrialData, concat_splits
+from automl.execution.fit import fit_trial
+from automl.execution.messages import (
+    EvalTask,
+    FitResult,
+    RefitResult,
+    RefitTask,
+    TrialTask,
+    WorkerInit,
+)
+from automl.execution.options import ExecutionOptions
+from automl.plugin.host import PluginHost
+from automl.plugin.trainer import Reporter, TrialContext
+
+__all__ = ["TrialRunner"]
+
+# What a refit keeps of the trainer's own numbers (the rest are about the validation
+# split, which a refit trains on).
+REFIT_KEPT = ("n_params", "train_time_s", "latency_ms")
+
+
+class TrialRunner:
+    """Runs trials, evaluations and refits of one spec with one trainer on one device.
+
+    Args:
+        spec: the validated spec.
+        host: the plugin host holding the spec's trainer.
+        splits: the spec's data, split.
+        device: what trainers get as ``ctx.device``.
+        options: how trials train (the same object for every task of this runner).
+    """
+
+    def __init__(self, spec: Any, host: PluginHost, splits: DataSplits, device: str,
+                 options: ExecutionOptions | None = None) -> None:
+        from automl.search.components import lookup_trainer
+
+        self.spec = spec
+        self.trainer = lookup_trainer(spec, host)
+        self.splits = splits
+        self.device = device
+        self.options = options or ExecutionOptions.from_spec(spec.execution)
+
+    @classmethod
+    def from_init(cls, init: WorkerInit) -> TrialRunner:
+        """Set up in a fresh worker process."""
+        import torch
+
+        if init.options.threads:
+            torch.set_num_threads(init.options.threads)
+        from automl.plugin.host import get_plugin_host
+        from automl.search.components import load_splits
+        from automl.spec import Spec
+
+        spec = Spec.from_data(init.spec_data, source=init.source)
+        host = get_plugin_host()
+        return cls(spec, host, load_splits(spec, host), init.device, init.options)
+
+    def context(self, number: int, seed: int, checkpoint_path: Path, *,
+                max_epochs: int | None = None, restore_best: bool | None = None,
+                reporter: Reporter | None = None) -> TrialContext:
+        """A trial's context: this runner's device and options, the spec's epochs and
+        ``restore_best`` unless given."""
+        return TrialContext(
+            number=number, device=self.device, seed=seed,
+            max_epochs=self.spec.budget.max_epochs if max_epochs is None else max_epochs,
+            checkpoint_path=checkpoint_path,
+            restore_best=(self.spec.early_stopping.restore_best if restore_best is None
+                          else restore_best),
+            options=self.options, reporter=reporter)
+
+    def trial(self, task: TrialTask, reporter: Reporter) -> FitResult:
+        """Train one trial; each epoch goes to ``reporter``."""
+        ctx = self.context(task.number, task.seed, Path(task.checkpoint_path),
+                           reporter=reporter)
+        return fit_trial(self.trainer, task.params, self.splits.for_trial(), ctx)
+
+    def evaluate(self, task: EvalTask) -> dict[str, float]:
+        """Score a trial's checkpoint on the test split (``{}`` without one)."""
+        if self.splits.test is None:
+            return {}
+        metrics = self.trainer.evaluate(task.params, Path(task.checkpoint_path),
+                                        self.splits.test, self.splits.info)
+        return {k: float(v) for k, v in metrics.items()}
+
+    def refit(self, task: RefitTask) -> RefitResult:
+        """Train the plan's params on train + validation for its epochs; score it on test.
+
+        Nobody judges the epochs (no early stopping, no pruning) and ``restore_best`` is
+        off: the model after the last epoch is the one kept, in ``out_dir/model.pt``. The
+        trainer still gets the validation split as ``val`` because the trainer API needs
+        one; it is training data here, so whatever the trainer reports on it is discarded.
+        """
+        start = time.perf_counter()
+        plan, splits = task.plan, self.splits
+        train = concat_splits(splits.train, splits.val)
+        data = TrialData(info=splits.info, train=train, val=splits.val)
+        out_dir = Path(task.out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "model.pt"
+        ctx = self.context(plan.number, task.seed, path, max_epochs=plan.epochs,
+                           restore_best=False)
+        fitted = self.trainer.fit(dict(plan.params), data, ctx) or {}
+        metrics: dict[str, float] = {}
+        for key in REFIT_KEPT:
+            value = fitted.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                metrics[f"refit_{key}"] = float(value)
+        if splits.test is not None:
+            scored = self.trainer.evaluate(dict(plan.params), path, splits.test, splits.info)
+            metrics.update({f"refit_test_{k}": float(v) for k, v in scored.items()})
+        return RefitResult(trial=plan.number, epochs=plan.epochs, train_size=len(train),
+                           metrics=metrics, checkpoint=str(path),
+                           duration_s=time.perf_counter() - start)

@@ -1,0 +1,108 @@
+"""The trial worker: a process that loads plugins and data once, then runs task after task.
+
+A worker never touches the study. It receives tasks from its controller over a pipe,
+sends each epoch's metrics back and waits for the controller's answer, and ends when the
+controller says so or goes away. This module imports no torch at the top, so that a
+worker can pin its GPU (``CUDA_VISIBLE_DEVICES``) and threads before torch starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import traceback
+from collections.abc import Mapping
+from multiprocessing.connection import Connection
+
+from automl.errors import TrialFailed
+from automl.execution.messages import (
+    EpochAnswer,
+    EpochReport,
+    EvalDone,
+    EvalTask,
+    Fatal,
+    Ready,
+    RefitDone,
+    RefitTask,
+    Stop,
+    TaskEnd,
+    TrialDone,
+    TrialTask,
+    WorkerInit,
+)
+from automl.execution.runner import TrialRunner
+from automl.plugin.trainer import Decision, Reporter
+
+__all__ = ["run_task", "worker_main"]
+
+
+def worker_main(conn: Connection, init: WorkerInit) -> None:
+    """The body of a worker process."""
+    # Ctrl-C reaches the whole process group; only the controller decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.update(init.env)
+    try:
+        runner = TrialRunner.from_init(init)
+    except BaseException as exc:  # noqa: BLE001 - report any set-up failure, then end
+        _send(conn, Fatal(f"{type(exc).__name__}: {exc}"))
+        return
+    _send(conn, Ready(os.getpid()))
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return  # the controller is gone: so is the study, stop
+        if isinstance(task, Stop):
+            return
+        end = run_task(runner, task, _RemoteReporter(conn))
+        if not _send(conn, end):
+            return
+        if isinstance(end, TrialDone) and end.fit.oom:
+            return  # a fresh process is the only sure way to get the memory back
+
+
+def run_task(runner: TrialRunner, task: TrialTask | EvalTask | RefitTask,
+             reporter: Reporter | None = None) -> TaskEnd:
+    """Run one task; an evaluation's or a refit's exception is reported, not raised (a
+    trial's is caught by :func:`automl.execution.fit.fit_trial`)."""
+    if isinstance(task, TrialTask):
+        assert reporter is not None
+        return TrialDone(task.number, runner.trial(task, reporter))
+    start = time.perf_counter()
+    if isinstance(task, EvalTask):
+        try:
+            return EvalDone(task.number, runner.evaluate(task),
+                            seconds=time.perf_counter() - start)
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal
+            traceback.print_exc()
+            return EvalDone(task.number, {}, f"{type(exc).__name__}: {exc}",
+                            time.perf_counter() - start)
+    try:
+        return RefitDone(task.number, runner.refit(task))
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        traceback.print_exc()
+        return RefitDone(task.number, None, f"{type(exc).__name__}: {exc}")
+
+
+class _RemoteReporter:
+    """Sends an epoch's metrics to the controller and waits for its answer."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def __call__(self, epoch: int, metrics: Mapping[str, float]) -> Decision:
+        self.conn.send(EpochReport(epoch, dict(metrics)))
+        answer: EpochAnswer = self.conn.recv()
+        if answer.fail is not None:
+            raise TrialFailed(answer.fail)
+        assert answer.decision is not None
+        return answer.decision
+
+
+def _send(conn: Connection, message: object) -> bool:
+    try:
+        conn.send(message)
+        return True
+    except (BrokenPipeError, OSError):
+        return False

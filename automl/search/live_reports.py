@@ -1,0 +1,52 @@
+"""Keeping the reports current while a search runs, and the progress display fed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from automl.reports import artifacts, top_numbers, write_reports
+from automl.search import trials as trial_counts
+
+__all__ = ["LiveReports"]
+
+
+class LiveReports:
+    """The reports of a running search: rewritten when a trial finished (:attr:`due`),
+    and a progress snapshot for ``progress`` (the CLI's progress bar)."""
+
+    def __init__(self, report_dir: Path, top_k: int, budget_trials: int,
+                 progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.report_dir = report_dir
+        self.top_k = top_k
+        self.budget_trials = budget_trials
+        self.callback = progress
+        self.due = False
+
+    def write_due(self, study: optuna.Study) -> None:
+        """Rewrite the reports (and drop checkpoints out of the top K) when a trial
+        finished since the last time."""
+        if not self.due:
+            return
+        self.due = False
+        frame = write_reports(study, self.report_dir, self.top_k)
+        # Running trials (of any process sharing the folder) keep theirs: not judged yet.
+        running = frame.loc[frame["state"] == "running", "trial"].tolist()
+        artifacts.retain(self.report_dir, top_numbers(frame, self.top_k) + running)
+
+    def progress(self, study: optuna.Study, running: int) -> None:
+        """Tell the progress display where the study stands (``running``: this
+        controller's running trials)."""
+        if self.callback is None:
+            return
+        trials = study.get_trials(deepcopy=False)
+        counts = trial_counts.state_counts(trials)
+        best = trial_counts.best_trial(study)
+        self.callback({"total": self.budget_trials, "done": trial_counts.counted(trials),
+                       "running": running,
+                       "pruned": counts.get("pruned", 0), "failed": counts.get("failed", 0),
+                       "best": best.value if best else None,
+                       "best_number": best.number if best else None})
