@@ -57,14 +57,44 @@ def resolve_device(device: str) -> str:
     return f"cuda:{gpus[0]}" if gpus else "cpu"
 
 
+# Beyond this many trials at once TPE learns from too few finished trials per ask, and
+# every worker holds its own copy of the data.
+MAX_DEFAULT_CPU_WORKERS = 8
+
+
+def default_cpu_workers() -> int:
+    """Workers on the CPU when ``--workers`` is not given: one per core (at most
+    :data:`MAX_DEFAULT_CPU_WORKERS`), each with a share of the cores as torch threads.
+
+    Measured on 2 cores with the digits CNN (MEASURED.md, ``bench/vs_plain.py``): two
+    single-thread workers ran a 12-trial study in 37-39 s, one two-thread worker in
+    53-58 s; torch's second thread in one process buys 1.21x for 1.68x the CPU, a second
+    trial process nearly 2x.
+    """
+    return max(1, min(cpu_cores(), MAX_DEFAULT_CPU_WORKERS))
+
+
+def layout(placements: list[Placement]) -> str:
+    """How the workers are laid out, for the progress line: ``2 workers x 1 thread on cpu``."""
+    n = len(placements)
+    devices = ", ".join(sorted({p.label for p in placements}))
+    threads = {p.threads for p in placements}
+    each = ""
+    if len(threads) == 1 and None not in threads:
+        t = threads.pop()
+        each = f" x {t} thread{'s' if t != 1 else ''}"
+    return f"{n} worker{'s' if n != 1 else ''}{each} on {devices}"
+
+
 def plan_workers(device: str, workers: int | None, trials_per_device: int,
                  threads: int | None) -> list[Placement]:
     """Spread workers over the devices.
 
     GPUs: ``trials_per_device`` workers per selected GPU (unless ``workers`` says how
     many), each pinned to its GPU with ``CUDA_VISIBLE_DEVICES``. CPU: ``workers``
-    workers (1 by default) sharing the cores, each with ``cores // workers`` torch
-    threads unless ``threads`` is given, so that they do not fight over cores.
+    workers (by default :func:`default_cpu_workers`) sharing the cores, each with
+    ``cores // workers`` torch threads unless ``threads`` is given, so that they do not
+    fight over cores.
     """
     gpus = visible_gpus(device)
     if gpus:
@@ -78,7 +108,7 @@ def plan_workers(device: str, workers: int | None, trials_per_device: int,
                                         {"CUDA_VISIBLE_DEVICES": str(gpu),
                                          "OMP_NUM_THREADS": str(t)}, t))
         return placements
-    n = workers or 1
+    n = workers or default_cpu_workers()
     t = threads or max(1, cpu_cores() // n)
     # OMP_NUM_THREADS before torch starts: busy-waiting OpenMP threads of several workers
     # made the same study 2.6x slower here (MEASURED.md).

@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.errors import AutomlError
-from automl.execution.devices import plan_workers, resolve_device
+from automl.execution.devices import layout, plan_workers, resolve_device
 from automl.execution.inline_pool import InlinePool
 from automl.execution.messages import (
     Event,
@@ -55,7 +55,7 @@ from automl.search.rules import StudyProgress, max_failures, study_stop, too_man
 from automl.search.running import RunningTrial, RunningTrials
 from automl.search.space import suggest
 from automl.search.studies import default_report_dir, default_storage_url
-from automl.search.study_setup import open_search_study, stored_spec
+from automl.search.study_setup import SearchStudy, open_search_study, stored_spec
 from automl.spec import Spec
 
 __all__ = ["Controller", "Interrupted", "SearchResult", "TooManyFailures", "join", "search"]
@@ -127,43 +127,59 @@ class Controller:
         pinned = self.spec.execution.trial_seed
         return pinned if pinned is not None else self.seed * 100_003 + number
 
-    def open(self) -> optuna.Study:
-        """Create or load the study; enqueue the warm-start configs."""
-        study, self.sampler = open_search_study(
+    def open(self) -> SearchStudy:
+        """Create or load the study; enqueue the warm-start configs. The caller closes the
+        handle (:meth:`SearchStudy.close`: it saves what is in memory)."""
+        handle = open_search_study(
             self.spec, self.host, self.storage_url, self.seed, self.trainer.name,
             self.splits.sizes(), self.extra_enqueue, join=self.joining)
-        return study
+        self.sampler = handle.sampler
+        return handle
 
     def _pool(self) -> Pool:
         ex = self.spec.execution
         if ex.workers == 0:
             device = resolve_device(ex.device)
             runner = TrialRunner(self.spec, self.host, self.splits, device, self.options)
+            self._layout = f"trials in this process on {device}"
             return InlinePool(runner, device, self._running)
         source = str(self.spec.source) if self.spec.source else None
+        placements = plan_workers(ex.device, ex.workers, ex.trials_per_device, ex.threads)
+        self._layout = layout(placements) + ("" if ex.workers is not None else
+                                             " (automatic: --workers N to choose)")
         return ProcessPool([WorkerInit(self.spec.to_dict(), source, p.device, p.label,
                                        self.options.with_threads(p.threads), p.env)
-                            for p in plan_workers(ex.device, ex.workers, ex.trials_per_device,
-                                                  ex.threads)], self._running)
+                            for p in placements], self._running)
 
     def run(self) -> SearchResult:
         """Run trials until the budget (or another stop rule) ends the search."""
         start = time.monotonic()
+        run = {"started_at": time.time(), "cpu_start": time.process_time()}
         pool = self._pool()
         pool.start()  # workers import torch and load data while the study opens
-        study = self.open()
+        try:
+            self._study = self.open()
+        except BaseException:
+            pool.close(kill=True)
+            raise
+        try:
+            return self._run(self._study.study, pool, start, run)
+        finally:
+            self._study.close()  # a study held in memory is saved before this returns
+
+    def _run(self, study: optuna.Study, pool: Pool, start: float, run: dict[str, Any]
+             ) -> SearchResult:
         self._recorder = TrialRecorder(study, self.host, self.objectives, self.spec.constraints)
         with self._interrupts:
             try:
                 pool.wait_ready()
-                logger.info("study %s: %d worker(s) on %s; storage %s", self.spec.study,
-                            len(pool), ", ".join(sorted({pool.label(i) for i in range(len(pool))})),
+                logger.info("study %s: %s; storage %s", self.spec.study, self._layout,
                             self.storage_url.split("@")[-1])
                 stop, n_new = self._loop(study, pool, start)
             except KeyboardInterrupt:  # the second Ctrl-C: stop what runs, now
                 pool.close(kill=True)
                 self._recorder.record_interrupted(self._running.clear(), time.monotonic())
-                self.finisher.finish(study, StudyStop.INTERRUPTED, None)
+                self.finisher.finish(study, StudyStop.INTERRUPTED, None, run)
                 raise Interrupted() from None
             except BaseException:
                 pool.close(kill=True)
@@ -171,9 +187,10 @@ class Controller:
                 raise
         if stop is StudyStop.MAX_FAILURES:
             pool.close()
-            self.finisher.finish(study, stop, None)
+            self.finisher.finish(study, stop, None, run)
             raise TooManyFailures(self._failure_message)
-        best = self.finisher.finish(study, stop, pool)
+        run["workers"] = len(pool)
+        best = self.finisher.finish(study, stop, pool, run)
         pool.close()
         if stop is StudyStop.INTERRUPTED:
             raise Interrupted()
@@ -227,6 +244,7 @@ class Controller:
             self._check_timeouts(pool)
             self._heartbeats.beat_due(r.trial for r in self._running)
             self._heartbeats.fail_stale(study)
+            self._study.flush_due()
 
     def _start_trials(self, study: optuna.Study, pool: Pool, start: float
                       ) -> tuple[StudyStop | None, list[Event], int]:
@@ -267,12 +285,16 @@ class Controller:
 
     def _start_trial(self, study: optuna.Study, pool: Pool, worker: int) -> list[Event] | None:
         """Ask for a trial and hand it to ``worker``; ``None`` when it was given back."""
-        with warnings.catch_warnings():
-            # Optuna expects heartbeats only inside study.optimize; this loop records them.
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        shared = self._study.local is None  # other processes may ask for trials too
+        if shared:
+            with warnings.catch_warnings():
+                # Optuna expects heartbeats only inside study.optimize; this loop records them.
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                trial = study.ask()
+        else:
             trial = study.ask()
-        if trial_counts.surplus(study.get_trials(deepcopy=False), trial.number,
-                                self.spec.budget.trials):
+        if shared and trial_counts.surplus(study.get_trials(deepcopy=False), trial.number,
+                                           self.spec.budget.trials):
             # Processes sharing the study counted the budget at the same moment and each
             # asked for its last trial: the newest give theirs back to the queue, untrained
             # (WAITING, its enqueued params kept), so the budget stays exact.

@@ -173,17 +173,22 @@ class Finisher:
         self.trial_seed = trial_seed
         self.top_k = spec.report.top_k
 
-    def finish(self, study: optuna.Study, reason: StudyStop, pool: Pool | None
-               ) -> dict[str, Any] | None:
+    def finish(self, study: optuna.Study, reason: StudyStop, pool: Pool | None,
+               run: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """Everything above, in order; returns the best trial's record (``None`` when no
-        trial completed). ``pool``: where to run the work (``None``: in this process)."""
+        trial completed). ``pool``: where to run the work (``None``: in this process);
+        ``run``: what to store about this run beside its stop reason (``started_at``,
+        ``workers``, ...; the controller's CPU seconds are added here)."""
         frame = write_reports(study, self.report_dir, self.top_k, html=False)
         top = top_numbers(frame, self.top_k)
         artifacts.retain(self.report_dir, top)
         self.evaluate_test(study, top, pool)
         if self.spec.report.refit and top and reason is not StudyStop.INTERRUPTED:
             self.refit(study, top, pool)
-        study.set_user_attr(LAST_RUN, {"stop_reason": reason.value, "finished_at": time.time()})
+        record = {**(run or {}), "stop_reason": reason.value, "finished_at": time.time()}
+        if "cpu_start" in record:  # this process's CPU time (the workers are others)
+            record["controller_cpu_s"] = round(time.process_time() - record.pop("cpu_start"), 3)
+        study.set_user_attr(LAST_RUN, record)
         write_reports(study, self.report_dir, self.top_k, html=True)
         best = self.write_best(study, top)
         self.host.notify("study_finished", study_name=study.study_name,

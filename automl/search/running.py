@@ -51,7 +51,8 @@ class RunningTrials:
         self.spec = spec
         self.heartbeats = heartbeats
         self.timeout = spec.execution.trial_timeout
-        self.pruning = spec.pruner.name != "none" and len(spec.objectives) == 1
+        self.single = len(spec.objectives) == 1
+        self.pruning = spec.pruner.name != "none" and self.single
         self._trials: dict[int, RunningTrial] = {}
 
     def __len__(self) -> int:
@@ -71,9 +72,8 @@ class RunningTrials:
         stopper = EarlyStopping(str(resolved.monitor), str(resolved.mode),  # type: ignore[arg-type]
                                 patience=es.patience, min_delta=es.min_delta,
                                 max_gap=es.max_gap, enabled=es.enabled)
-        prune_metric = self.spec.objectives[0].metric
-        supervisor = TrialSupervisor(stopper, trial if self.pruning else None,
-                                     prune_metric if self.pruning else None)
+        supervisor = TrialSupervisor(stopper, trial if self.single else None,
+                                     self.spec.objectives[0].metric, prune=self.pruning)
         running = RunningTrial(trial, params, supervisor, worker, time.monotonic(), seed)
         self._trials[trial.number] = running
         return running

@@ -63,8 +63,10 @@ def heartbeat_settings() -> tuple[int, int]:
     return interval, int(os.environ.get("AUTOML_HEARTBEAT_GRACE", str(6 * interval)))
 
 
-def make_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url``; RDB storages get heartbeats and stale-trial retry.
+def make_storage(url: str, *, create: bool = True,
+                 heartbeat: bool = True) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``; RDB storages get heartbeats and stale-trial retry
+    (unless ``heartbeat=False``: a study one process holds, see :mod:`automl.search.local_study`).
 
     ``create=False`` skips creating tables: only the first process of a study creates the
     schema (two processes creating it at once crash on SQLite and PostgreSQL).
@@ -80,6 +82,9 @@ def make_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
         engine_kwargs["pool_pre_ping"] = True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if not heartbeat:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                              skip_table_creation=not create)
         return optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_settings()[0],
             grace_period=heartbeat_settings()[1], skip_table_creation=not create,

@@ -30,17 +30,24 @@ from automl.search.stopping import EarlyStopping
 class TrialSupervisor:
     """Watches one running trial: records its epochs and answers each report.
 
+    Each epoch's value of the objective is reported to Optuna as the trial's intermediate
+    value (so learning curves and a killed trial's epochs are in the study, pruning on or
+    off); the pruner is asked only with ``prune``.
+
     Args:
         stopper: the trial's early stopping (patience and the overfitting rule).
-        trial: the Optuna trial to report the pruning metric to (``None``: no pruning).
-        prune_metric: the metric reported to Optuna each epoch (the first objective).
+        trial: the Optuna trial to report to (``None``: nothing is reported, as for several
+            objectives, which Optuna's intermediate values cannot hold).
+        prune_metric: the metric reported each epoch (the first objective).
+        prune: ask the pruner after each report; the objective must then be in every report.
     """
 
     def __init__(self, stopper: EarlyStopping, trial: optuna.Trial | None = None,
-                 prune_metric: str | None = None) -> None:
+                 prune_metric: str | None = None, prune: bool = True) -> None:
         self.stopper = stopper
         self.trial = trial
         self.prune_metric = prune_metric
+        self.prune = prune and trial is not None and prune_metric is not None
         self.history: list[dict[str, float]] = []
         self._start = time.perf_counter()
         self.best_epoch: int | None = None
@@ -57,7 +64,7 @@ class TrialSupervisor:
         clean = {k: float(v) for k, v in metrics.items()}
         for key, value in clean.items():
             if not math.isfinite(value) and (key.endswith("loss") or key == self.stopper.monitor
-                                             or key == self.prune_metric):
+                                             or (self.prune and key == self.prune_metric)):
                 raise TrialFailed(f"non-finite {key} ({value}) at epoch {epoch}")
         # `t`: seconds since the trial started, for learning curves against time.
         self.history.append({"epoch": epoch, **clean,
@@ -73,9 +80,12 @@ class TrialSupervisor:
             self.best_epoch, self.best_metrics = epoch, clean
         if self.trial is not None and self.prune_metric is not None:
             if self.prune_metric not in clean:
-                raise TrialFailed(f"the trainer did not report {self.prune_metric!r} "
-                                  f"(the objective); it reported: {', '.join(sorted(clean))}")
-            self._unsettled = (clean[self.prune_metric], epoch)
+                if self.prune:
+                    raise TrialFailed(f"the trainer did not report {self.prune_metric!r} "
+                                      f"(the objective); it reported: "
+                                      f"{', '.join(sorted(clean))}")
+            else:
+                self._unsettled = (clean[self.prune_metric], epoch)
             if self._prune and not decision.stop:
                 decision = Decision(stop=True, reason=StopReason.PRUNED,
                                     improved=decision.improved)
@@ -91,5 +101,5 @@ class TrialSupervisor:
         value, epoch = self._unsettled
         self._unsettled = None
         self.trial.report(value, epoch)
-        if self.stop_reason is None and self.trial.should_prune():
+        if self.prune and self.stop_reason is None and self.trial.should_prune():
             self._prune = True

@@ -141,14 +141,24 @@ def test_kill_9_of_the_whole_search_then_resume(worker_env: dict[str, str],
     complete_before = [t.number for t in before if t.state.name == "COMPLETE"]
     stale = [t for t in before if t.state.name == "RUNNING"]
     assert len(stale) == 1
+    # The file, written behind the search, lost nothing that finished: each completed
+    # trial is there with its whole curve (10 epochs: intermediate values and history).
+    for t in before:
+        if t.state.name == "COMPLETE":
+            assert sorted(t.intermediate_values) == list(range(1, 11))
+            assert [h["epoch"] for h in t.user_attrs[TRIAL_RESULT]["history"]] == \
+                list(range(1, 11))
+    # The running trial's epochs reached it too, up to about a second before the kill.
+    assert stale[0].intermediate_values, "the running trial's epochs were not saved"
 
     proc = run_cli(["search", "--space", str(path)], worker_env)
     out, _ = proc.communicate(timeout=180)
     assert proc.returncode == 0, out
+    assert "1 trial(s) were running when the last search of faulty was killed" in out
     study = automl.load_study("faulty")
     states = {t.number: t.state.name for t in study.trials}
     assert all(states[n] == "COMPLETE" for n in complete_before)  # nothing finished is lost
-    assert states[stale[0].number] == "FAIL"  # failed by its missing heartbeat...
+    assert states[stale[0].number] == "FAIL"  # failed at the resume (nobody else ran it)...
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(complete) == 5  # ...not counted, and the budget is exact
     assert stale[0].params in [t.params for t in complete]  # ...and retried

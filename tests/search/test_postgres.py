@@ -32,7 +32,7 @@ def _create(write_spec: Spec, trials: int) -> str:
     name = f"pg-{uuid.uuid4().hex[:8]}"
     spec = load_spec(write_spec(SLOW_SPEC), {"execution.storage": str(URL), "study": name,
                                         "budget.trials": str(trials)})
-    Controller(spec).open()
+    Controller(spec).open().close()
     return name
 
 

@@ -68,3 +68,19 @@ def test_a_missing_objective_fails_the_trial_at_once() -> None:
     supervisor, _, _ = _supervisor()
     with pytest.raises(TrialFailed, match="did not report 'val_accuracy'"):
         supervisor(1, {"val_loss": 1.0})
+
+
+def test_without_pruning_every_epoch_is_still_reported_but_the_pruner_never_asked() -> None:
+    pruner = _Always()
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    trial = study.ask()
+    supervisor = TrialSupervisor(EarlyStopping("val_loss", "min", patience=10), trial,
+                                 "val_accuracy", prune=False)
+    for epoch in (1, 2, 3):
+        decision = supervisor(epoch, {"val_loss": 1.0 / epoch, "val_accuracy": 0.5 + epoch / 10})
+        supervisor.settle()
+        assert not decision.stop
+    assert trial.study.trials[0].intermediate_values == {1: 0.6, 2: 0.7, 3: 0.8}
+    assert pruner.asked == []  # the curve is kept for the reports and a resume, not judged
+    # without pruning, a report that lacks the objective is no error (nothing to judge)
+    assert not supervisor(4, {"val_loss": 0.2}).stop
