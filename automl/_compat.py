@@ -30,7 +30,7 @@ MOVED: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "automl.plugin_docs": (("automl.plugin.docs",), {}),
     "automl.scaffold": (("automl.plugin.scaffold",), {}),
     "automl.torch": (("automl.training", "automl.training.trainer", "automl.training.steps",
-                      "automl.training.predictor"), {}),
+                      "automl.training.predictor", "automl.training.loop"), {}),
     "automl.batches": (("automl.training.feeds",), {}),
     "automl.stopping": (("automl.search.stopping", "automl.plugin.trainer"), {}),
     "automl.judge": (("automl.search.supervisor",), {"TrialJudge": "TrialSupervisor"}),

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from automl.errors import DataError
 
@@ -156,6 +155,8 @@ class DataSplits:
 def make_splits(dataset: Dataset, *, val: float, test: float, seed: int,
                 stratify: bool) -> DataSplits:
     """Split ``dataset`` into train/val/test with fixed ``seed`` (stratified for classification)."""
+    from sklearn.model_selection import train_test_split  # 1.4 s to import: only here
+
     classification = dataset.task == "classification"
     if classification:
         _, counts = np.unique(dataset.y, return_counts=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from math import prod
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from automl.plugin import RegisterTrainer, TorchTrainer, hookimpl
 from automl_plugins.cnn import activation
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def build_mlp(params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int) -> nn.Module:
@@ -17,6 +18,8 @@ def build_mlp(params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: i
     Params: ``layers`` (list of ``{units}``, one per hidden layer) or else ``width`` (64)
     repeated ``depth`` (2) times; ``activation`` (relu); ``dropout`` (0.0).
     """
+    from torch import nn  # here, not at the top: see automl_plugins.cnn
+
     if params.get("layers"):
         widths = [int(layer["units"]) for layer in params["layers"]]
     else:

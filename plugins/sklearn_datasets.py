@@ -6,9 +6,16 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn import datasets as skd
 
 from automl.plugin import DataError, Dataset, DatasetLoader, RegisterDataset, hookimpl
+
+
+def _bundled(loader: str) -> Callable[..., Any]:
+    """scikit-learn's ``loader`` (``load_iris``...), imported when a dataset is loaded
+    rather than when the plugin is: scikit-learn takes over a second to import."""
+    from sklearn import datasets
+
+    return getattr(datasets, loader)
 
 
 def _no_args(name: str, args: dict[str, Any]) -> None:
@@ -19,17 +26,17 @@ def _no_args(name: str, args: dict[str, Any]) -> None:
 def load_digits(**args: Any) -> Dataset:
     """1,797 handwritten digits as 1x8x8 images scaled to [0, 1] (10 classes)."""
     _no_args("digits", args)
-    bunch = skd.load_digits()
+    bunch = _bundled("load_digits")()
     x = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]
     return Dataset(name="digits", x=x, y=bunch.target.astype(np.int64),
                    task="classification",
                    class_names=tuple(str(c) for c in bunch.target_names))
 
 
-def _tabular(name: str, loader: Callable[..., Any], task: str) -> Callable[..., Dataset]:
+def _tabular(name: str, loader: str, task: str) -> Callable[..., Dataset]:
     def load(**args: Any) -> Dataset:
         _no_args(name, args)
-        bunch = loader()
+        bunch = _bundled(loader)()
         y = bunch.target.astype(np.int64 if task == "classification" else np.float32)
         classes = tuple(str(c) for c in getattr(bunch, "target_names", ())) \
             if task == "classification" else ()
@@ -43,14 +50,14 @@ def _tabular(name: str, loader: Callable[..., Any], task: str) -> Callable[..., 
 
 LOADERS = [
     DatasetLoader("digits", load_digits, "1,797 8x8 handwritten digits, as 1x8x8 images"),
-    DatasetLoader("iris", _tabular("iris", skd.load_iris, "classification"),
+    DatasetLoader("iris", _tabular("iris", "load_iris", "classification"),
                   "150 iris flowers, 4 features, 3 classes"),
-    DatasetLoader("wine", _tabular("wine", skd.load_wine, "classification"),
+    DatasetLoader("wine", _tabular("wine", "load_wine", "classification"),
                   "178 wines, 13 features, 3 classes"),
-    DatasetLoader("breast_cancer", _tabular("breast_cancer", skd.load_breast_cancer,
+    DatasetLoader("breast_cancer", _tabular("breast_cancer", "load_breast_cancer",
                                             "classification"),
                   "569 tumours, 30 features, 2 classes"),
-    DatasetLoader("diabetes", _tabular("diabetes", skd.load_diabetes, "regression"),
+    DatasetLoader("diabetes", _tabular("diabetes", "load_diabetes", "regression"),
                   "442 patients, 10 features, regression target"),
 ]
 

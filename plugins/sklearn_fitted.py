@@ -3,16 +3,15 @@ and the model a checkpoint holds (:mod:`automl_plugins.sklearn_models` trains th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from automl.plugin import Split, Task, classification_metrics, regression_metrics
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+    from sklearn.compose import ColumnTransformer
 
 __all__ = ["FittedModel", "flatten_rows", "tabular_preprocessor"]
 
@@ -27,6 +26,11 @@ def tabular_preprocessor(x_train: np.ndarray, *, impute: bool, scale: bool
     """
     if not impute and not scale:
         return None
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     present = ~np.isnan(x_train)
     binary = (((x_train == 0) | (x_train == 1)) & present).all(axis=0)
     numeric_steps: list[tuple[str, Any]] = []

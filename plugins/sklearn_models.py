@@ -49,23 +49,9 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from sklearn.base import BaseEstimator
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.svm import SVC, SVR
-from threadpoolctl import threadpool_limits
 
 from automl.plugin import (
     DataInfo,
@@ -79,6 +65,12 @@ from automl.plugin import (
 )
 from automl_plugins.sklearn_fitted import FittedModel, flatten_rows, tabular_preprocessor
 
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+
+# scikit-learn, threadpoolctl and torch are imported where a trial uses them, not when the
+# plugin loads: the controller loads every plugin but trains nothing, and starts sooner.
+
 TRAIN_EVAL_ROWS = 5000  # training metrics on a fixed sample: a full pass per epoch is waste
 CHECKPOINT_FORMAT = 1
 # Below this many training values (rows x features) a trial runs on one thread. Measured
@@ -88,7 +80,7 @@ CHECKPOINT_FORMAT = 1
 # machine, 2 threads were 3-10x slower at every size).
 PARALLEL_MIN_VALUES = 500_000
 
-BuildEstimator = Callable[[Task, dict[str, Any], int], BaseEstimator]
+BuildEstimator = Callable[[Task, dict[str, Any], int], "BaseEstimator"]
 
 
 # -- growing models ----------------------------------------------------------------------
@@ -171,6 +163,9 @@ class SklearnTrainer:
         # OpenMP threads beyond the trial's share of the cores fight the other workers:
         # keep to the engine's budget (execution.threads, else the worker's torch setting),
         # and to one thread for small data, where threads cost more than they save.
+        import torch
+        from threadpoolctl import threadpool_limits
+
         threads = getattr(ctx, "threads", None) or torch.get_num_threads()
         if data.train.x.size < PARALLEL_MIN_VALUES:
             threads = 1
@@ -206,6 +201,8 @@ class SklearnTrainer:
             with warnings.catch_warnings():
                 # Not converging within max_iter is a property of the trial's params, and
                 # the metrics show its effect; a warning per trial would flood the log.
+                from sklearn.exceptions import ConvergenceWarning
+
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 est.fit(xt_train, y_fit)
             metrics = {
@@ -255,6 +252,8 @@ def _sample(n: int, k: int, seed: int) -> np.ndarray:
 
 
 def _size(est: BaseEstimator) -> dict[str, int]:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
     """How big the kept model is: parameters for linear models, trees or iterations."""
     if hasattr(est, "coef_"):
         return {"n_params": int(np.size(est.coef_) + np.size(getattr(est, "intercept_", 0)))}
@@ -273,26 +272,37 @@ def _configured(est: BaseEstimator, params: dict[str, Any]) -> BaseEstimator:
 
 
 def _random_forest(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
     # n_jobs=1: the engine gives each trial worker its share of the cores.
     cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
     return _configured(cls(random_state=seed, n_jobs=1, warm_start=True), params)
 
 
 def _hist_gbm(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
     cls = (HistGradientBoostingClassifier if task == "classification"
            else HistGradientBoostingRegressor)
     return _configured(cls(random_state=seed, warm_start=True, early_stopping=False), params)
 
 
 def _logistic(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    from sklearn.linear_model import LogisticRegression
+
     return _configured(LogisticRegression(max_iter=1000, random_state=seed), params)
 
 
 def _ridge(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    from sklearn.linear_model import Ridge
+
     return _configured(Ridge(random_state=seed), params)
 
 
 def _svm(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC, SVR
+
     if task == "regression":
         return _configured(SVR(), params)
     # SVC(probability=True) is deprecated (scikit-learn 1.9) for exactly this wrapper.
@@ -301,6 +311,8 @@ def _svm(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
 
 
 def _knn(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
     cls = KNeighborsClassifier if task == "classification" else KNeighborsRegressor
     return _configured(cls(), params)
 

@@ -10,8 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import OneHotEncoder
 
 from automl.plugin import DataError, Dataset, Task, did_you_mean, get_logger
 
@@ -277,6 +275,9 @@ def _encode(frame: pd.DataFrame, numeric: list[str], categorical: list[str]
             ) -> tuple[np.ndarray, list[str]]:
     """Schema-level encoding only (see the module docstring): nothing here depends on which
     rows are later used for training."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
     parts: list[tuple[str, Any, list[str]]] = []
     data = pd.DataFrame(index=frame.index)
     if numeric:

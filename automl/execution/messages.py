@@ -1,7 +1,8 @@
 """Everything that crosses between the controller and a trial worker, as typed messages.
 
-Controller to worker: a task (:class:`TrialTask`, :class:`EvalTask`, :class:`RefitTask`)
-or :class:`Stop`; the :class:`EpochAnswer` to each :class:`EpochReport`.
+Controller to worker: :class:`ShareData` first (where the data is), then a task
+(:class:`TrialTask`, :class:`EvalTask`, :class:`RefitTask`) or :class:`Stop`; the
+:class:`EpochAnswer` to each :class:`EpochReport`.
 Worker to controller: :class:`Ready` or :class:`Fatal` once, an :class:`EpochReport`
 per epoch of a trial, and one :class:`TaskEnd` per task (:class:`TrialDone`,
 :class:`EvalDone`, :class:`RefitDone`). A pool hands the controller these ends as
@@ -31,6 +32,7 @@ __all__ = [
     "RefitPlan",
     "RefitResult",
     "RefitTask",
+    "ShareData",
     "Stop",
     "Task",
     "TaskEnd",
@@ -52,6 +54,16 @@ class WorkerInit:
     label: str  # what the reports say: "cpu" or "cuda:2"
     options: ExecutionOptions = field(default_factory=ExecutionOptions)
     env: dict[str, str] = field(default_factory=dict)
+    # wait for a ShareData message and take the controller's splits instead of loading the
+    # dataset again (see automl.execution.shared_data)
+    shared_data: bool = False
+
+
+@dataclass(frozen=True)
+class ShareData:
+    """Where the controller saved the search's splits, for a worker to load."""
+
+    folder: str
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from automl.execution.messages import (
     Event,
     Fatal,
     Ready,
+    ShareData,
     Stop,
     Task,
     TrialDone,
@@ -46,10 +47,11 @@ class _Slot:
 class ProcessPool:
     """Worker processes, one task at a time each, reused across trials."""
 
-    def __init__(self, inits: list[WorkerInit], listener: EpochListener) -> None:
+    def __init__(self, inits: list[WorkerInit], listener: EpochListener | None = None) -> None:
         self._ctx = mp.get_context("spawn")  # fork after torch/OpenMP threads can deadlock
         self._slots = [_Slot(i, init) for i, init in enumerate(inits)]
-        self._listener = listener
+        self.listener = listener  # who answers epoch reports; set before the first trial
+        self._shared: ShareData | None = None
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -68,7 +70,19 @@ class ProcessPool:
         process.start()
         child.close()
         slot.process, slot.conn, slot.ready, slot.task = process, parent, False, None
+        if slot.init.shared_data and self._shared is not None:  # a replacement: data known
+            parent.send(self._shared)
 
+    def share(self, folder: str) -> None:
+        """Tell every worker where the controller saved the splits (workers started with
+        ``WorkerInit.shared_data`` wait for it before they are ready)."""
+        self._shared = ShareData(folder)
+        for slot in self._slots:
+            if slot.init.shared_data and slot.conn is not None:
+                try:
+                    slot.conn.send(self._shared)
+                except (BrokenPipeError, OSError):
+                    pass  # a dead worker shows at wait_ready
     def wait_ready(self, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         for slot in self._slots:
@@ -140,17 +154,17 @@ class ProcessPool:
         return [event]
 
     def _answer(self, slot: _Slot, report: EpochReport) -> list[Event]:
-        assert slot.conn is not None and slot.task is not None
+        assert slot.conn is not None and slot.task is not None and self.listener is not None
         try:
-            answer = EpochAnswer(decision=self._listener.on_epoch(slot.task, report.epoch,
-                                                                  report.metrics))
+            answer = EpochAnswer(decision=self.listener.on_epoch(slot.task, report.epoch,
+                                                                 report.metrics))
         except TrialFailed as exc:
             answer = EpochAnswer(fail=exc.reason)
         try:
             slot.conn.send(answer)
         except (BrokenPipeError, OSError):
             return self._died(slot)
-        self._listener.settle(slot.task)  # while the worker trains its next epoch
+        self.listener.settle(slot.task)  # while the worker trains its next epoch
         return []
 
     def _died(self, slot: _Slot) -> list[Event]:

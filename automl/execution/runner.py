@@ -51,8 +51,9 @@ class TrialRunner:
         self.options = options or ExecutionOptions.from_spec(spec.execution)
 
     @classmethod
-    def from_init(cls, init: WorkerInit) -> TrialRunner:
-        """Set up in a fresh worker process."""
+    def from_init(cls, init: WorkerInit, shared: Path | None = None) -> TrialRunner:
+        """Set up in a fresh worker process; ``shared``: the folder of the controller's
+        splits (else the worker loads the dataset itself)."""
         import torch
 
         if init.options.threads:
@@ -63,7 +64,23 @@ class TrialRunner:
 
         spec = Spec.from_data(init.spec_data, source=init.source)
         host = get_plugin_host()
-        return cls(spec, host, load_splits(spec, host), init.device, init.options)
+        if shared is not None:
+            from automl.execution.shared_data import load_splits as load_shared
+
+            splits = load_shared(shared)
+        else:
+            splits = load_splits(spec, host)
+        return cls(spec, host, splits, init.device, init.options)
+
+    @staticmethod
+    def prepare(init: WorkerInit) -> None:
+        """What a worker does before it knows where the data is: import torch and the
+        plugins (seconds), while the controller loads and splits the data."""
+        import torch  # noqa: F401 - the import is the point
+
+        from automl.plugin.host import get_plugin_host
+
+        get_plugin_host()
 
     def context(self, number: int, seed: int, checkpoint_path: Path, *,
                 max_epochs: int | None = None, restore_best: bool | None = None,

@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from automl.errors import TrialFailed
 from automl.execution.messages import (
@@ -43,7 +44,16 @@ def worker_main(conn: Connection, init: WorkerInit) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(init.env)
     try:
-        runner = TrialRunner.from_init(init)
+        shared = None
+        if init.shared_data:
+            TrialRunner.prepare(init)
+            message = conn.recv()
+            if isinstance(message, Stop):
+                return
+            shared = Path(message.folder)
+        runner = TrialRunner.from_init(init, shared)
+    except (EOFError, OSError):
+        return  # the controller is gone
     except BaseException as exc:  # noqa: BLE001 - report any set-up failure, then end
         _send(conn, Fatal(f"{type(exc).__name__}: {exc}"))
         return

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.reports.figure_text import escape_text, integer_axis
 from automl.reports.leaderboard import objectives
-from automl.reports.trial_plots import learning_curves, stop_reasons, timeline
+from automl.reports.trial_plots import best_over_time, learning_curves, stop_reasons, timeline
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,10 @@ def build_plots(study: optuna.Study, frame: pd.DataFrame, top_k: int) -> list[Pl
         ("history", "Optimization history",
          "The objective of each complete trial and the best so far.",
          lambda: _history(d)),
+        ("time", "Best value over time",
+         "The best objective value reported so far (any epoch of any trial) against the "
+         "search's wall time: how long it took to reach a given quality.",
+         lambda: best_over_time(study)),
         ("pareto", "Pareto front",
          "Trade-off between the objectives; the front is the set no trial beats on all.",
          lambda: _pareto(d)),

@@ -1,5 +1,6 @@
-"""The figures of ``report.html`` that need automl's per-trial record: learning curves with
-the best and the stop epoch, stop reasons, and the timeline per worker process. Each
+"""The figures of ``report.html`` that need automl's per-trial record: the best value over
+wall time (time to a target), learning curves with the best and the stop epoch, stop
+reasons, and the timeline per worker process. Each
 returns a plotly figure, or a string saying why there is none."""
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.reports.figure_text import escape_text, integer_axis
 from automl.reports.leaderboard import top_numbers
-from automl.search.keys import TRIAL_RESULT
+from automl.search.keys import STUDY_RECORD, TRIAL_RESULT
 
-__all__ = ["REASON_COLORS", "learning_curves", "stop_reasons", "timeline"]
+__all__ = ["REASON_COLORS", "best_over_time", "learning_curves", "stop_reasons", "timeline"]
 
 # One colour per stop reason, the same in every plot and in the table's badges.
 REASON_COLORS = {
@@ -173,3 +174,45 @@ def timeline(study: optuna.Study, frame: pd.DataFrame) -> Any:
     fig.update_layout(barmode="overlay", xaxis={"type": "date", "title": "time"},
                       yaxis={"autorange": "reversed"}, height=max(220, 40 * n_lanes + 140))
     return fig
+
+
+def best_over_time(study: optuna.Study) -> Any:
+    """The best value of the objective found so far against the search's wall time: every
+    epoch a trial reported counts at the moment it was reported, so the curve shows when a
+    model of a given quality was first there (time to a target), pruned trials included."""
+    import plotly.graph_objects as go
+
+    if len(study.directions) > 1:
+        return "several objectives: see the Pareto front"
+    record = study.user_attrs.get(STUDY_RECORD, {})
+    objective = (record.get("objectives") or [{}])[0].get("metric")
+    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_start is not None]
+    points: list[tuple[float, float, int]] = []
+    for t in trials:
+        assert t.datetime_start is not None
+        begun = t.datetime_start.timestamp()
+        for row in _history_of(t):
+            value = _finite(row.get(objective)) if objective else None
+            if value is not None and "t" in row:
+                points.append((begun + float(row["t"]), value, t.number))
+    if not points:
+        return "no trial reported the objective per epoch yet"
+    points.sort()
+    start = min(t.datetime_start.timestamp() for t in trials)  # type: ignore[union-attr]
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    xs, ys, labels, best = [], [], [], None
+    for at, value, number in points:
+        if best is None or (value > best if maximize else value < best):
+            best = value
+            xs.append(at - start)
+            ys.append(value)
+            labels.append(f"trial {number}")
+    xs.append(points[-1][0] - start)
+    ys.append(ys[-1])
+    labels.append(labels[-1])
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines+markers", line={"shape": "hv"},
+                               text=labels, name=f"best {escape_text(objective)}",
+                               hovertemplate="%{x:.1f}s: %{y:.4g} (%{text})<extra></extra>"))
+    return fig.update_layout(xaxis_title="seconds since the first trial started",
+                             yaxis_title=f"best {escape_text(objective)} so far",
+                             showlegend=False)

@@ -24,20 +24,16 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.errors import AutomlError
-from automl.execution.devices import layout, plan_workers, resolve_device
-from automl.execution.inline_pool import InlinePool
 from automl.execution.messages import (
     Event,
     FitResult,
     TrialDone,
     TrialTask,
     WorkerDied,
-    WorkerInit,
 )
 from automl.execution.options import ExecutionOptions
 from automl.execution.pool import Pool
 from automl.execution.process_pool import ProcessPool
-from automl.execution.runner import TrialRunner
 from automl.log import get_logger
 from automl.plugin.host import PluginHost, get_plugin_host
 from automl.plugin.trainer import StopReason
@@ -56,6 +52,7 @@ from automl.search.running import RunningTrial, RunningTrials
 from automl.search.space import suggest
 from automl.search.studies import default_report_dir, default_storage_url
 from automl.search.study_setup import SearchStudy, open_search_study, stored_spec
+from automl.search.workers import SearchWorkers, start_workers
 from automl.spec import Spec
 
 __all__ = ["Controller", "Interrupted", "SearchResult", "TooManyFailures", "join", "search"]
@@ -96,8 +93,10 @@ class Controller:
 
     def __init__(self, spec: Spec, host: PluginHost | None = None,
                  enqueue: Sequence[Mapping[str, Any]] = (), join: bool = False,
-                 progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 progress: Callable[[dict[str, Any]], None] | None = None,
+                 workers: tuple[ProcessPool, str] | None = None) -> None:
         self.spec, self.progress, self.joining = spec, progress, join
+        self._workers = workers  # started already (search() starts them first)
         self.extra_enqueue = list(enqueue)
         self.host = (host or get_plugin_host()).collect()
         self.trainer = lookup_trainer(spec, self.host)
@@ -136,36 +135,23 @@ class Controller:
         self.sampler = handle.sampler
         return handle
 
-    def _pool(self) -> Pool:
-        ex = self.spec.execution
-        if ex.workers == 0:
-            device = resolve_device(ex.device)
-            runner = TrialRunner(self.spec, self.host, self.splits, device, self.options)
-            self._layout = f"trials in this process on {device}"
-            return InlinePool(runner, device, self._running)
-        source = str(self.spec.source) if self.spec.source else None
-        placements = plan_workers(ex.device, ex.workers, ex.trials_per_device, ex.threads)
-        self._layout = layout(placements) + ("" if ex.workers is not None else
-                                             " (automatic: --workers N to choose)")
-        return ProcessPool([WorkerInit(self.spec.to_dict(), source, p.device, p.label,
-                                       self.options.with_threads(p.threads), p.env)
-                            for p in placements], self._running)
-
     def run(self) -> SearchResult:
         """Run trials until the budget (or another stop rule) ends the search."""
         start = time.monotonic()
         run = {"started_at": time.time(), "cpu_start": time.process_time()}
-        pool = self._pool()
-        pool.start()  # workers import torch and load data while the study opens
+        workers = SearchWorkers(self.spec, self._workers)
         try:
-            self._study = self.open()
+            pool, self._layout = workers.open(self.host, self.splits, self.options,
+                                              self._running, self.report_dir)
+            self._study = self.open()  # the workers set up meanwhile
         except BaseException:
-            pool.close(kill=True)
+            workers.close(kill=True)
             raise
         try:
             return self._run(self._study.study, pool, start, run)
         finally:
             self._study.close()  # a study held in memory is saved before this returns
+            workers.close()
 
     def _run(self, study: optuna.Study, pool: Pool, start: float, run: dict[str, Any]
              ) -> SearchResult:
@@ -347,8 +333,16 @@ class Controller:
 def search(spec: Spec, host: PluginHost | None = None,
            enqueue: Sequence[Mapping[str, Any]] = (),
            progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
-    """Run (or resume) the study ``spec`` describes; see :class:`Controller`."""
-    return Controller(spec, host, enqueue, progress=progress).run()
+    """Run (or resume) the study ``spec`` describes; see :class:`Controller`. The workers
+    start first, so that they set up while this process loads plugins and data."""
+    workers = start_workers(spec)
+    try:
+        controller = Controller(spec, host, enqueue, progress=progress, workers=workers)
+    except BaseException:
+        if workers is not None:
+            workers[0].close(kill=True)
+        raise
+    return controller.run()
 
 
 def join(study: str, storage: str, host: PluginHost | None = None,
@@ -356,5 +350,12 @@ def join(study: str, storage: str, host: PluginHost | None = None,
          progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Join a running study from another process or machine (``automl worker``): its spec
     comes from the study itself; ``overrides`` (dotted keys) adapt it to this machine."""
-    return Controller(stored_spec(study, storage, overrides), host, join=True,
-                      progress=progress).run()
+    spec = stored_spec(study, storage, overrides)
+    workers = start_workers(spec)
+    try:
+        controller = Controller(spec, host, join=True, progress=progress, workers=workers)
+    except BaseException:
+        if workers is not None:
+            workers[0].close(kill=True)
+        raise
+    return controller.run()

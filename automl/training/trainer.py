@@ -56,60 +56,26 @@ study's best model is back in one line::
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from automl.data import DataInfo, Split, Task, TrialData
-from automl.errors import TrialFailed
 from automl.plugin.trainer import TrialContext
-from automl.training.feeds import Feed, Scaler, make_feed
-from automl.training.predictor import BuildModel
-from automl.training.steps import (
-    autocast_for,
-    count_parameters,
-    epoch_metrics,
-    has_conv2d,
-    loss_of,
-    make_optimizer,
-    measure_latency_ms,
-    predict,
-    score,
-    setup_trial,
-    split_metrics,
-)
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from automl.training.predictor import BuildModel
 
 TRAIN_EVAL_SAMPLES = 256
-CHECKPOINT_FORMAT = 2
-
-
-def _plain(value: Any) -> Any:
-    """``value`` as the plain Python types ``torch.load(weights_only=True)`` accepts
-    (NumPy scalars become numbers, tuples lists)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _save(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # a reader never sees half a checkpoint
 
 
 class TorchTrainer:
-    """A :class:`automl.plugin.trainer.Trainer` that trains whatever ``build_model`` returns.
+    """A :class:`automl.plugin.Trainer` that trains whatever ``build_model`` returns.
+
+    Creating one imports no torch (the loop lives in :mod:`automl.training.loop`, imported
+    by the first ``fit``), so a plugin that registers one loads fast where nothing trains.
 
     Args:
         name: the trainer's name in specs.
@@ -142,117 +108,20 @@ class TorchTrainer:
         self.compile_options = dict(compile_options or {})
 
     def _build(self, params: dict[str, Any], info: DataInfo) -> nn.Module:
-        model = self.build_model(params, info.input_shape, info.n_outputs)
-        if not isinstance(model, nn.Module):
-            raise TrialFailed(f"build_model of {self.name!r} returned {type(model).__name__}, "
-                              "not a torch.nn.Module")
-        return model
+        from automl.training import loop
+
+        return loop.build(self, params, info)
 
     def fit(self, params: dict[str, Any], data: TrialData, ctx: TrialContext) -> dict[str, Any]:
         """Train with the engine's loop; see the module docstring for what it does."""
-        device = torch.device(ctx.device)
-        setup_trial(ctx, device)
-        info = data.info
-        batch_size = int(params.get("batch_size", 64))
-        if batch_size < 1:
-            raise TrialFailed(f"batch_size must be at least 1, not {batch_size}")
-        model = self._build(params, info).to(device)
-        channels_last = device.type == "cuda" and len(info.input_shape) == 3 and has_conv2d(model)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        scaler = Scaler.fit(data.train, info.task, self.standardize)
-        feed = make_feed(data.train, data.val, scaler, device, batch_size, seed=ctx.seed,
-                         train_eval_samples=self.train_eval_samples,
-                         on_device=ctx.data_on_device, channels_last=channels_last)
-        try:
-            best_epoch, val_out, train_time = self._loop(model, params, feed, info, ctx,
-                                                         device, scaler)
-            final: dict[str, Any] = split_metrics(val_out.cpu().numpy(), data.val.y,
-                                                   info.task, scaler, "val_")
-            final["latency_ms"] = measure_latency_ms(model, feed.sample(),
-                                                     autocast_for(device, ctx.amp))
-        finally:
-            feed.close()
-        _save(ctx.checkpoint_path, {
-            "format": CHECKPOINT_FORMAT,
-            "state_dict": {k: v.detach().cpu().contiguous() for k, v in
-                           model.state_dict().items()},
-            "scaler": scaler.state(),
-            "params": _plain(params),
-            "input_shape": list(info.input_shape),
-            "n_outputs": info.n_outputs,
-            "task": info.task,
-            "trainer": self.name,
-            "best_epoch": best_epoch,
-        })
-        final["n_params"] = count_parameters(model)
-        final["train_time_s"] = train_time
-        return final
+        from automl.training import loop
 
-    def _loop(self, model: nn.Module, params: dict[str, Any], feed: Feed, info: DataInfo,
-              ctx: TrialContext, device: torch.device, scaler: Scaler
-              ) -> tuple[int | None, torch.Tensor, float]:
-        """The epochs. Returns the best epoch (as the engine judged it), the validation
-        outputs of the model kept (no second pass over the validation split needed for
-        the final metrics) and the time taken. ``model`` ends with the kept weights."""
-        classification = info.task == "classification"
-        optimizer = make_optimizer(model, params)
-        step_model = torch.compile(model, **self.compile_options) if ctx.compile else model
-        autocast = autocast_for(device, ctx.amp)
-        best_state: dict[str, torch.Tensor] | None = None
-        best_epoch: int | None = None
-        best_out = val_out = torch.empty(0)
-        start = time.perf_counter()
-        for epoch in range(1, ctx.max_epochs + 1):
-            model.train()
-            fit_sum = torch.zeros((), device=device)
-            seen = 0
-            for xb, yb in feed.train_batches():
-                optimizer.zero_grad(set_to_none=True)
-                with autocast():
-                    out = step_model(xb)
-                loss = loss_of(out, yb, classification)
-                loss.backward()
-                optimizer.step()
-                fit_sum += loss.detach() * yb.shape[0]
-                seen += yb.shape[0]
-            names, values = ["fit_loss"], [fit_sum / max(seen, 1)]
-            for prefix, batches in (("train_", feed.train_eval_batches()),
-                                    ("val_", feed.val_batches())):
-                scored = score(model, batches, classification, autocast)
-                if scored is not None:
-                    names += [prefix + "loss", prefix + "accuracy"]
-                    values += scored[:2]
-                    if prefix == "val_":
-                        val_out = scored[2]
-            # The epoch's one synchronisation: every number at once.
-            numbers = dict(zip(names, torch.stack(values).tolist(), strict=True))
-            decision = ctx.report(epoch, epoch_metrics(numbers, classification, scaler))
-            if decision.improved:
-                best_epoch, best_out = epoch, val_out
-                if ctx.restore_best:
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if decision.stop:
-                break
-        train_time = time.perf_counter() - start
-        if best_state is not None:
-            model.load_state_dict(best_state)
-            return best_epoch, best_out, train_time
-        return best_epoch, val_out, train_time
+        return loop.fit(self, params, data, ctx)
 
     def evaluate(self, params: dict[str, Any], checkpoint: Path, split: Split,
                  info: DataInfo) -> dict[str, float]:
         """Rebuild the model from ``params``, load the checkpoint and score ``split`` (on the
         CPU, in batches, so a memory-mapped split is never loaded whole)."""
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model = self._build(params, info)
-        model.load_state_dict(state["state_dict"])
-        scaler = Scaler.from_state(state["scaler"])
-        x, y = split.x, split.y  # one read each: the test split counts them
+        from automl.training import loop
 
-        def inputs() -> Iterator[torch.Tensor]:
-            for i in range(0, len(y), 4096):
-                yield torch.from_numpy(scaler.x(x[i:i + 4096]))
-
-        pred = predict(model, inputs(), contextlib.nullcontext)
-        return split_metrics(pred, np.asarray(y), info.task, scaler, "")
+        return loop.evaluate(self, params, checkpoint, split, info)

@@ -98,9 +98,9 @@ def test_report_draws_every_plot_offline_and_shows_markup_as_text(
     try:
         _offline(visit, report)
         drawn = visit.drawn()
-        assert set(drawn) == {f"plot-{k}" for k in ("history", "importance", "parallel",
-                                                    "slice", "contour", "curves", "reasons",
-                                                    "timeline")}
+        assert set(drawn) == {f"plot-{k}" for k in ("history", "time", "importance",
+                                                    "parallel", "slice", "contour", "curves",
+                                                    "reasons", "timeline")}
         assert all(n > 10 for n in drawn.values()), drawn
         # The markup is text in the table, and no <script> element came from it.
         cells = visit.page.locator("table.lb td", has_text=XSS)

@@ -27,11 +27,11 @@ def xss_report(in_tmp: Path, write_spec: Spec, host: PluginHost) -> Path:
 
 def test_search_writes_report_html_with_every_section(xss_report: Path) -> None:
     page = (xss_report / "report.html").read_text()
-    for section in ("summary", "leaderboard", "history", "importance", "parallel", "slice",
-                    "contour", "curves", "reasons", "timeline", "reproduce"):
+    for section in ("summary", "leaderboard", "history", "time", "importance", "parallel",
+                    "slice", "contour", "curves", "reasons", "timeline", "reproduce"):
         assert f'id={section}' in page or f'id="{section}"' in page, section
-    for key in ("history", "importance", "parallel", "slice", "contour", "curves", "reasons",
-                "timeline"):
+    for key in ("history", "time", "importance", "parallel", "slice", "contour", "curves",
+                "reasons", "timeline"):
         assert f'id="fig-{key}"' in page, f"{key} has no figure"
     assert "Not drawn: one objective" in page  # the Pareto front says why it is absent
     assert "<div class=label>why it stopped</div><div class=value>budget</div>" in page

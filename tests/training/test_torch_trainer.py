@@ -233,7 +233,7 @@ def test_streamed_data_trains_the_same_model_as_resident_data(
         made.append(type(feed).__name__)
         return feed
 
-    monkeypatch.setattr("automl.training.trainer.make_feed", spy)
+    monkeypatch.setattr("automl.training.loop.make_feed", spy)
     histories = []
     for on_device in (True, False):
         ctx, history = context(tmp_path, epochs=2, data_on_device=on_device)
