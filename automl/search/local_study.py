@@ -99,7 +99,12 @@ class StudyLock:
         mode = fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH
         try:
             fcntl.flock(fh, mode | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError as exc:
+            if not isinstance(exc, BlockingIOError):  # a file system without locks (NFS)
+                logger.warning("cannot lock %s (%s): make sure no other automl process uses "
+                               "this study meanwhile", self.path, exc)
+                self._fh = fh
+                return self
             fh.seek(0)
             holder = fh.read().strip() or "another process"
             fh.close()
