@@ -73,6 +73,9 @@ class Decision:
     reason: StopReason | None = None
     improved: bool = False
 
+    def __reduce__(self) -> tuple[Any, ...]:  # sent to a worker every epoch: keep it cheap
+        return Decision, (self.stop, self.reason, self.improved)
+
 
 class Reporter(Protocol):
     """Whoever answers a trial's epoch reports: the engine during a search, a recorder in
