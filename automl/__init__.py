@@ -1,18 +1,21 @@
 """automl: plugin-based AutoML and hyperparameter search on Optuna.
 
-Public API: :func:`search` to run a spec from Python, :func:`leaderboard` and
-:func:`load_study` for results. Plugin authors import from :mod:`automl.plugin`
-(:data:`hookimpl` is also here, where automl 0.1 had it).
+Public API: :func:`search` to run a spec from Python (on its dataset or on in-memory
+data), :func:`load` for a model a search found (``predict``, ``predict_proba``),
+:func:`leaderboard` and :func:`load_study` for results. Plugin authors import from
+:mod:`automl.plugin` (:data:`hookimpl` is also here, where automl 0.1 had it).
 
-The package, by job: ``spec/`` (reading and validating a spec file), ``search/`` (the
+The package, by job: ``spec/`` (reading and validating a spec file), ``engine/`` (the
 controller and what it decides), ``execution/`` (worker processes, devices, the messages
 between them), ``training/`` (the torch loop), ``plugin/`` (the plugin API, the plugin
 host, contract checks), ``reports/`` (leaderboards, HTML, files), ``cli/`` (the command
-line, automl's one error boundary).
+line, automl's one error boundary), ``models/`` (bundles, loading, predicting, export).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -30,7 +33,8 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-    from automl.search.controller import SearchResult
+    from automl.api import SearchRun
+    from automl.models.model import Model
 
 
 def leaderboard(study: str | optuna.Study, storage: str | None = None) -> pd.DataFrame:
@@ -43,8 +47,8 @@ def leaderboard(study: str | optuna.Study, storage: str | None = None) -> pd.Dat
     ``stop_reason``, ``device`` and ``error`` ``string``; ``feasible`` and ``pareto``
     nullable ``boolean``; metrics and ``duration_s`` ``float64``; params as sampled.
     """
+    from automl.engine.studies import load_study as _load
     from automl.reports import leaderboard_frame
-    from automl.search.studies import load_study as _load
 
     if isinstance(study, str):
         study = _load(study, storage)
@@ -53,18 +57,30 @@ def leaderboard(study: str | optuna.Study, storage: str | None = None) -> pd.Dat
 
 def load_study(study: str, storage: str | None = None) -> optuna.Study:
     """The Optuna study behind a search, for anything custom."""
-    from automl.search.studies import load_study as _load
+    from automl.engine.studies import load_study as _load
 
     return _load(study, storage)
 
 
-def search(space: str, overrides: dict[str, Any] | None = None) -> SearchResult:
-    """Run (or resume) the search a spec file describes; ``overrides`` are ``--set`` pairs."""
-    from automl.search.controller import search as _search
-    from automl.spec import load_spec, resolve_space_path
+def search(spec: str | Path | Mapping[str, Any], data: Any = None, **options: Any
+           ) -> SearchRun:
+    """Run (or resume) a search from a spec (a path, a bundled spec's name or a dict),
+    on the spec's dataset or on in-memory ``data`` (a DataFrame with ``target=``, a pair
+    ``(X, y)``, a Dataset); see :func:`automl.api.search` for every option. Returns a
+    :class:`~automl.api.SearchRun` with ``.leaderboard``, ``.best`` and ``.study``."""
+    from automl.api import search as _search
 
-    return _search(load_spec(resolve_space_path(space),
-                             {k: str(v) for k, v in (overrides or {}).items()}))
+    return _search(spec, data, **options)
 
 
-__all__ = ["__version__", "hookimpl", "leaderboard", "load_study", "search"]
+def load(path_or_study: str | Path | None = None, trial: int | None = None, *,
+         study: str | None = None, storage: str | None = None) -> Model:
+    """A trained model from a bundle folder, a report folder (its ``best/``) or a study
+    (``trial=N`` for another trial than the best); see :func:`automl.models.load`.
+    The result has ``predict``, ``predict_proba``, ``params``, ``metrics`` and ``schema``."""
+    from automl.models.load import load as _load
+
+    return _load(path_or_study, trial, study=study, storage=storage)
+
+
+__all__ = ["__version__", "hookimpl", "leaderboard", "load", "load_study", "search"]

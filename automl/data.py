@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 
 from automl.errors import DataError
+from automl.schema import InputSchema
 
 Task = Literal["classification", "regression"]
 
@@ -32,6 +33,9 @@ class Dataset:
     task: Task
     feature_names: tuple[str, ...] = ()
     class_names: tuple[str, ...] = ()
+    # how raw input becomes ``x`` (a table's columns and categories, or an array's shape)
+    # and class indices become labels; None: read off the arrays (InputSchema.of_dataset)
+    schema: InputSchema | None = None
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
@@ -142,6 +146,7 @@ class DataSplits:
     train: Split
     val: Split
     test: Split | None = field(default=None, repr=False)
+    schema: InputSchema | None = field(default=None, repr=False)  # the dataset's
 
     def for_trial(self) -> TrialData:
         """The view handed to trainers, without the test split."""
@@ -193,4 +198,5 @@ def make_splits(dataset: Dataset, *, val: float, test: float, seed: int,
     test_split = None
     if test_idx is not None:
         test_split = HeldOutSplit(x=dataset.x[test_idx], y=dataset.y[test_idx])
-    return DataSplits(info=info, train=part(train_idx), val=part(val_idx), test=test_split)
+    return DataSplits(info=info, train=part(train_idx), val=part(val_idx), test=test_split,
+                      schema=InputSchema.of_dataset(dataset))

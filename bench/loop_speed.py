@@ -49,9 +49,9 @@ sys.path.insert(0, str(ROOT))
 
 from automl.data import Dataset as AutomlDataset  # noqa: E402
 from automl.data import TrialData, make_splits  # noqa: E402
+from automl.engine.stopping import Decision, EarlyStopping  # noqa: E402
 from automl.execution.options import ExecutionOptions  # noqa: E402
 from automl.plugin.trainer import TrialContext  # noqa: E402
-from automl.search.stopping import Decision, EarlyStopping  # noqa: E402
 from automl.training import TorchTrainer  # noqa: E402
 from automl.training.steps import autocast_for  # noqa: E402
 

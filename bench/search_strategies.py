@@ -27,9 +27,9 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from automl.engine.controller import search
+from automl.engine.keys import TRIAL_RESULT
 from automl.reports import leaderboard_frame
-from automl.search.controller import search
-from automl.search.keys import TRIAL_RESULT
 from automl.spec import load_spec
 
 SPEC = Path(__file__).parents[1] / "search_spaces" / "cnn.yaml"

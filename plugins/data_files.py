@@ -1,4 +1,4 @@
-"""Datasets from files: ``csv``, ``parquet``, ``npz`` and ``image_folder``.
+"""Datasets from files: ``csv``, ``parquet``, ``npz``, ``image_folder`` and ``saved``.
 
 ::
 
@@ -6,21 +6,16 @@
     dataset: {name: parquet, path: data/houses.parquet, target: price, drop: [id]}
     dataset: {name: npz, path: data/arrays.npz}                  # arrays x and y
     dataset: {name: image_folder, path: data/pets, size: 64}     # a folder per class
+    dataset: {name: saved, path: reports/run/data}   # what automl.search(data=...) saved
 
 Relative paths start from the folder automl runs in. Bad data (a missing file or target
 column, an empty file, a class with a single row, ...) raises
 :class:`automl.plugin.DataError`: the CLI prints its one-line message and exits with 2.
 
-**What is fitted where.** A loader returns the whole dataset and the engine splits it
-afterwards, so a loader must not learn from the values of rows that end up in the
-validation or test split. The table loaders therefore do only what the schema decides: a
-``ColumnTransformer`` one-hot encodes the categorical columns (each column's set of
-values is part of its schema, and the target is never looked at; a missing value is a
-category of its own, ``column=(missing)``) and passes the numeric columns through with
-missing values kept as ``NaN``. What is fitted from value statistics happens inside each
-trial on the training split only: the scikit-learn trainers impute (training medians plus
-a missing-value indicator) and scale in their own pipeline, and
-``TorchTrainer(standardize=True)`` standardizes with training statistics. A torch model
+**What is fitted where.** The table loaders encode by each column's schema only, never by
+the values of the rows (``automl.plugin.table_dataset``, :mod:`automl.tables`); what is
+fitted from value statistics happens inside each trial on its training split. The schema
+travels with every model, so new data is encoded the same way at prediction. A torch model
 needs complete numeric data, so the loader warns when values are missing.
 """
 
@@ -34,16 +29,50 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from automl.plugin import DataError, Dataset, DatasetLoader, RegisterDataset, did_you_mean, hookimpl
-from automl_plugins.tables import (
+from automl.plugin import (
     MISSING,
-    data_file,
+    DataError,
+    Dataset,
+    DatasetLoader,
+    RegisterDataset,
+    did_you_mean,
     encode_target,
-    logger,
-    names_arg,
-    shown,
+    get_logger,
+    hookimpl,
+    load_saved_dataset,
     table_dataset,
 )
+
+logger = get_logger("automl.plugins.data_files")
+
+
+def data_file(path: Any, kind: str) -> Path:
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise DataError(f"dataset {kind!r} needs a path: {{name: {kind}, path: FILE, ...}}")
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise DataError(f"{kind} file {str(path)!r} not found (relative paths start from "
+                        f"{Path.cwd()})")
+    if kind != "image_folder" and file.is_dir():
+        raise DataError(f"{kind} file {str(path)!r} is a folder")
+    return file
+
+
+def names_arg(value: Any, arg: str, source: str) -> list[str]:
+    """A list of names from the spec (a single name is accepted too)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int)) for v in value):
+        return [str(v) for v in value]
+    raise DataError(f"{source}: {arg} must be a list of names, got {value!r}")
+
+
+def shown(items: Sequence[str], limit: int = 12) -> str:
+    head = ", ".join(str(i) for i in items[:limit])
+    return head + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
 
 __all__ = ["MISSING", "encode_target", "load_csv", "load_image_folder", "load_npz",
            "load_parquet", "table_dataset"]
@@ -230,6 +259,8 @@ LOADERS: list[DatasetLoader] = [
     DatasetLoader("npz", load_npz, "NumPy .npz arrays: {path, x: x, y: y}"),
     DatasetLoader("image_folder", load_image_folder,
                   "images, one folder per class: {path, size: 32, color: auto}"),
+    DatasetLoader("saved", load_saved_dataset,
+                  "data given to automl.search(data=...), saved as arrays: {path}"),
 ]
 
 

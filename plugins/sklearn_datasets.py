@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from automl.plugin import DataError, Dataset, DatasetLoader, RegisterDataset, hookimpl
+from automl.plugin import (
+    DataError,
+    Dataset,
+    DatasetLoader,
+    InputSchema,
+    RegisterDataset,
+    hookimpl,
+)
 
 
 def _bundled(loader: str) -> Callable[..., Any]:
@@ -28,9 +35,14 @@ def load_digits(**args: Any) -> Dataset:
     _no_args("digits", args)
     bunch = _bundled("load_digits")()
     x = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]
+    classes = tuple(str(c) for c in bunch.target_names)
+    # New data comes as scikit-learn gives it: 64 pixel columns (pixel_0_0, ...) of 0..16.
+    schema = InputSchema.of_info(task="classification", input_shape=x.shape[1:],
+                                 n_outputs=len(classes), class_names=classes,
+                                 feature_names=bunch.feature_names, target="target",
+                                 scale=1 / 16.0)
     return Dataset(name="digits", x=x, y=bunch.target.astype(np.int64),
-                   task="classification",
-                   class_names=tuple(str(c) for c in bunch.target_names))
+                   task="classification", class_names=classes, schema=schema)
 
 
 def _tabular(name: str, loader: str, task: str) -> Callable[..., Dataset]:
@@ -40,9 +52,13 @@ def _tabular(name: str, loader: str, task: str) -> Callable[..., Dataset]:
         y = bunch.target.astype(np.int64 if task == "classification" else np.float32)
         classes = tuple(str(c) for c in getattr(bunch, "target_names", ())) \
             if task == "classification" else ()
+        names = tuple(str(f) for f in bunch.feature_names)
+        # "target": the column of scikit-learn's own frames (as_frame=True), left out.
+        schema = InputSchema.of_info(task=task, input_shape=bunch.data.shape[1:],
+                                     n_outputs=len(classes) or 1, class_names=classes,
+                                     feature_names=names, target="target")
         return Dataset(name=name, x=bunch.data.astype(np.float32), y=y, task=task,  # type: ignore[arg-type]
-                       feature_names=tuple(str(f) for f in bunch.feature_names),
-                       class_names=classes)
+                       feature_names=names, class_names=classes, schema=schema)
 
     load.__doc__ = f"scikit-learn's bundled {name} dataset ({task})."
     return load

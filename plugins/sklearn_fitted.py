@@ -1,8 +1,17 @@
 """What a scikit-learn trial fits and keeps: the preprocessing fitted on its training split
-and the model a checkpoint holds (:mod:`automl_plugins.sklearn_models` trains them)."""
+and the model a checkpoint holds (:mod:`automl_plugins.sklearn_models` trains them).
+
+A checkpoint is a `skops <https://skops.readthedocs.io>`_ file, never a pickle: skops
+rebuilds scikit-learn objects from data and refuses any type it is not told to trust.
+:func:`load_model` trusts scikit-learn's estimators (skops' own default list) and the few
+internal types of :data:`TRUSTED_TYPES` that the built-in estimators hold, nothing else,
+so a planted or tampered file cannot run code when a study is resumed, evaluated or a
+model loaded.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,7 +22,25 @@ if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
     from sklearn.compose import ColumnTransformer
 
-__all__ = ["FittedModel", "flatten_rows", "tabular_preprocessor"]
+__all__ = ["TRUSTED_TYPES", "FittedModel", "flatten_rows", "load_model", "save_model",
+           "tabular_preprocessor"]
+
+FORMAT = 2  # 1 was a pickle
+# Internal types of the built-in estimators that skops does not trust by default; a test
+# saves every built-in estimator and checks that this covers what it holds.
+TRUSTED_TYPES = frozenset({
+    "numpy.dtype",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.tree._tree.Tree",
+})
 
 
 def tabular_preprocessor(x_train: np.ndarray, *, impute: bool, scale: bool
@@ -102,3 +129,39 @@ class FittedModel:
 
     def evaluate(self, split: Split, prefix: str = "") -> dict[str, float]:
         return self.scores(self.transform(split.x), split.y, prefix)
+
+
+def save_model(path: Path, trainer: str, model: FittedModel) -> None:
+    """Write ``model`` to ``path`` as a skops file (atomically: a reader never sees half)."""
+    import skops.io
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    skops.io.dump({"format": FORMAT, "trainer": trainer, "task": model.task,
+                   "n_outputs": model.n_outputs, "y_mean": model.y_mean, "y_std": model.y_std,
+                   "preprocessor": model.preprocessor, "estimator": model.estimator}, tmp)
+    tmp.replace(path)
+
+
+def load_model(path: Path, trainer: str) -> FittedModel:
+    """The model :func:`save_model` wrote; a ``ValueError`` for any other file, and for one
+    that holds a type outside scikit-learn's estimators and :data:`TRUSTED_TYPES`."""
+    import zipfile
+
+    import skops.io
+
+    try:
+        untrusted = skops.io.get_untrusted_types(file=path)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a {trainer} model file (a skops file): "
+                         f"{type(exc).__name__}: {exc}") from None
+    refused = sorted(set(untrusted) - TRUSTED_TYPES)
+    if refused:
+        raise ValueError(f"{path} holds types automl does not trust, so it is not loaded: "
+                         f"{', '.join(refused)}")
+    saved = skops.io.load(path, trusted=list(untrusted))
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT \
+            or saved.get("trainer") != trainer:
+        raise ValueError(f"{path} is not a {trainer} model file")
+    return FittedModel(saved["preprocessor"], saved["estimator"], saved["task"],
+                       int(saved["n_outputs"]), float(saved["y_mean"]), float(saved["y_std"]))

@@ -42,8 +42,8 @@ forests build their trees on one core (``n_jobs``: 1) unless the spec sets ``n_j
 
 from __future__ import annotations
 
+import copy
 import math
-import pickle
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -63,7 +63,13 @@ from automl.plugin import (
     TrialFailed,
     hookimpl,
 )
-from automl_plugins.sklearn_fitted import FittedModel, flatten_rows, tabular_preprocessor
+from automl_plugins.sklearn_fitted import (
+    FittedModel,
+    flatten_rows,
+    load_model,
+    save_model,
+    tabular_preprocessor,
+)
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
@@ -72,7 +78,6 @@ if TYPE_CHECKING:
 # plugin loads: the controller loads every plugin but trains nothing, and starts sooner.
 
 TRAIN_EVAL_ROWS = 5000  # training metrics on a fixed sample: a full pass per epoch is waste
-CHECKPOINT_FORMAT = 1
 # Below this many training values (rows x features) a trial runs on one thread. Measured
 # on 2 cores (3 warm-start fits of 10 boosting iterations), 2 threads vs 1: 5x slower at
 # 360 values, 1.2x slower at 10k, 1.25x slower at 100k, 1.3x faster at 1M (with
@@ -106,14 +111,15 @@ class Growth:
         return [round(total * e / n) for e in range(1, n + 1)]
 
     def snapshot(self, est: BaseEstimator) -> Any:
-        return len(est.estimators_) if self.truncate else pickle.dumps(est, protocol=5)
+        # an in-memory copy of the estimator at its best epoch (never written to a file)
+        return len(est.estimators_) if self.truncate else copy.deepcopy(est)
 
     def restore(self, est: BaseEstimator, snap: Any) -> BaseEstimator:
         if self.truncate:
             est.estimators_ = est.estimators_[:snap]
             est.set_params(**{self.param: snap})
             return est
-        return pickle.loads(snap)
+        return snap
 
 
 def _positive_int(params: Mapping[str, Any], key: str, default: int) -> int:
@@ -219,26 +225,49 @@ class SklearnTrainer:
             model.estimator = est = self.growth.restore(est, best)
         train_time = time.perf_counter() - start
 
-        ctx.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(ctx.checkpoint_path, "wb") as f:
-            pickle.dump({"format": CHECKPOINT_FORMAT, "trainer": self.name, "model": model}, f,
-                        protocol=5)
+        save_model(ctx.checkpoint_path, self.name, model)
         final: dict[str, Any] = model.scores(xt_val, data.val.y, "val_")
         final.update(_size(est))
         final["train_time_s"] = train_time
         return final
 
+    model_file = "model.skops"  # the checkpoint's name in a model bundle
+
+    def _load(self, checkpoint: Path) -> FittedModel:
+        try:
+            return load_model(checkpoint, self.name)
+        except ValueError as exc:
+            raise TrialFailed(str(exc)) from None
+
     def evaluate(self, params: dict[str, Any], checkpoint: Path, split: Split,
                  info: DataInfo) -> dict[str, float]:
-        """Score the model saved at ``checkpoint`` on ``split`` (metric names without prefix).
+        """Score the model saved at ``checkpoint`` on ``split`` (metric names without prefix)."""
+        return self._load(checkpoint).evaluate(split)
 
-        The checkpoint is a pickle this trainer wrote in ``fit``: load only your own.
-        """
-        with open(checkpoint, "rb") as f:
-            saved = pickle.load(f)  # a file this trainer wrote itself, never a user's
-        if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
-            raise TrialFailed(f"{checkpoint} is not a {self.name} checkpoint")
-        return saved["model"].evaluate(split)
+    def predict(self, params: dict[str, Any], checkpoint: Path, x: Any,
+                info: DataInfo) -> np.ndarray:
+        """Class probabilities ``(n, n_outputs)``, or predictions ``(n,)`` in the target's
+        units, of the model saved at ``checkpoint``."""
+        model = self._load(checkpoint)
+        out = model.outputs(model.transform(np.asarray(x)))
+        return out if model.task == "classification" else out * model.y_std + model.y_mean
+
+    def export_onnx(self, params: dict[str, Any], checkpoint: Path, info: DataInfo,
+                    path: Path) -> None:
+        """Write the model saved at ``checkpoint`` to ``path`` as an ONNX model: input ``x``,
+        float32 ``(n, *info.input_shape)`` (what :meth:`predict` takes; the preprocessing is
+        inside); output ``probabilities`` ``(n, n_outputs)`` or ``predictions`` ``(n,)`` in
+        the target's units (what :meth:`predict` returns, to float32 precision). Needs
+        skl2onnx (``pip install automl[onnx]``); a model it cannot convert raises
+        :class:`automl.errors.UsageError`. See :mod:`automl_plugins.sklearn_onnx`."""
+        from automl.errors import UsageError
+        from automl_plugins.sklearn_onnx import export_onnx
+
+        try:
+            model = load_model(checkpoint, self.name)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        export_onnx(self.name, model, info, path)
 
 
 def _renamed(metrics: Mapping[str, float], prefix: str) -> dict[str, float]:
@@ -252,9 +281,9 @@ def _sample(n: int, k: int, seed: int) -> np.ndarray:
 
 
 def _size(est: BaseEstimator) -> dict[str, int]:
+    """How big the kept model is: parameters for linear models, trees or iterations."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    """How big the kept model is: parameters for linear models, trees or iterations."""
     if hasattr(est, "coef_"):
         return {"n_params": int(np.size(est.coef_) + np.size(getattr(est, "intercept_", 0)))}
     if hasattr(est, "estimators_") and isinstance(est.estimators_, list):

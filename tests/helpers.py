@@ -21,11 +21,11 @@ from sklearn.datasets import load_digits, load_iris
 
 import automl
 from automl.data import DataInfo, Dataset, DataSplits, Split, TrialData, make_splits
+from automl.engine.controller import search
+from automl.engine.finish import Finisher
 from automl.execution.options import ExecutionOptions
 from automl.plugin import TrialContext, hookimpl, plugin_host
 from automl.plugin.host import PluginHost
-from automl.search.controller import search
-from automl.search.finish import Finisher
 from automl.spec import Spec, load_spec
 
 REPO = Path(__file__).parents[1]

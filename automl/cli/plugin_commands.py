@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -64,7 +63,9 @@ def list_plugins(as_json: bool) -> None:
 
     report = plugins_report(get_plugin_host())
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        from automl.cli.output import echo_json
+
+        echo_json(report)
         return
     from rich.table import Table
 

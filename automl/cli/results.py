@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
+
+from automl.cli.output import echo_json
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import optuna
+    import pandas as pd
+
+
+def _json_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--json", "as_json", is_flag=True,
+                        help=f"Print JSON instead of a table: {what}.")
 
 
 def _fmt(value: object) -> str:
@@ -23,18 +37,13 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-@click.command()
-@click.argument("study")
-@click.option("--top", "top", type=click.IntRange(min=1), help="Rows to show (default: "
-              "the study's report.top_k).")
-@click.option("--storage", metavar="URL", help="Storage URL (default: reports/STUDY/study.db).")
-def leaderboard(study: str, top: int | None, storage: str | None) -> None:
-    """Print a study's leaderboard in the terminal."""
-    from rich.table import Table
-
-    from automl.cli.console import console
+def leaderboard_rows(study: str, top: int | None = None, storage: str | None = None
+                     ) -> tuple[pd.DataFrame, list[str], int]:
+    """What ``automl leaderboard`` shows: the leaderboard's best ``top`` rows (default: the
+    study's ``report.top_k``) with every column of ``automl.leaderboard()``, the columns
+    the terminal table shows, and the study's number of trials."""
+    from automl.engine.studies import load_study
     from automl.reports import leaderboard_frame, objectives, top_k_of
-    from automl.search.studies import load_study
 
     st = load_study(study, storage)
     frame = leaderboard_frame(st)
@@ -45,10 +54,29 @@ def leaderboard(study: str, top: int | None, storage: str | None) -> None:
              and c.removeprefix("test_") in {o.removeprefix("val_") for o in objs}]
     cols = [c for c in ["rank", "trial", "state", *objs, *tests, "stop_reason", "epochs",
                         *params, "duration_s"] if c in frame.columns]
-    table = Table(title=f"{study}: {len(frame)} trials, top {min(k, len(frame))}")
+    return frame.head(k).reset_index(drop=True), cols, len(frame)
+
+
+@click.command()
+@click.argument("study")
+@click.option("--top", "top", type=click.IntRange(min=1), help="Rows to show (default: "
+              "the study's report.top_k).")
+@click.option("--storage", metavar="URL", help="Storage URL (default: reports/STUDY/study.db).")
+@_json_option("the rows, best first, with every column of leaderboard.csv")
+def leaderboard(study: str, top: int | None, storage: str | None, as_json: bool) -> None:
+    """Print a study's leaderboard in the terminal."""
+    rows, cols, total = leaderboard_rows(study, top, storage)
+    if as_json:
+        echo_json(rows.to_dict(orient="records"))
+        return
+    from rich.table import Table
+
+    from automl.cli.console import console
+
+    table = Table(title=f"{study}: {total} trials, top {len(rows)}")
     for c in cols:
         table.add_column(c, justify="right" if c not in ("state", "stop_reason") else "left")
-    for _, row in frame.head(k).iterrows():
+    for _, row in rows.iterrows():
         table.add_row(*(_fmt(row[c]) for c in cols))
     console().print(table)
 
@@ -60,8 +88,8 @@ def leaderboard(study: str, top: int | None, storage: str | None) -> None:
               help="Folder to write to (default: reports/STUDY).")
 def report(study: str, storage: str | None, out: Path | None) -> None:
     """Regenerate a study's reports from storage."""
+    from automl.engine.studies import default_report_dir, load_study
     from automl.reports import top_k_of, write_reports
-    from automl.search.studies import default_report_dir, load_study
 
     st = load_study(study, storage)
     folder = out or default_report_dir(study)
@@ -86,9 +114,9 @@ def compare(study_a: str, study_b: str, storage: str | None, storage_b: str | No
     from rich.table import Table
 
     from automl.cli.console import console
+    from automl.engine.studies import load_study
     from automl.reports.compare import compare_rows, render_compare
     from automl.reports.writers import atomic_write
-    from automl.search.studies import load_study
 
     a = load_study(study_a, storage)
     b = load_study(study_b, storage_b or storage)
@@ -105,3 +133,200 @@ def compare(study_a: str, study_b: str, storage: str | None, storage_b: str | No
     if out is not None:
         atomic_write(out, render_compare(a, b))
         click.echo(f"wrote {out}")
+
+
+# -- automl studies ----------------------------------------------------------------------------
+_STUDY_DBS = "reports/*/study.db"
+
+
+def study_rows(storage: str | None = None, cwd: Path | None = None) -> list[dict[str, Any]]:
+    """What ``automl studies`` shows: one row per study in ``storage``, or, without one, in
+    every ``reports/*/study.db`` under ``cwd`` (where ``automl search`` keeps them). Nothing
+    is created or written: SQLite files are opened read-only. A file that cannot be read
+    is one row with ``error`` set (its folder's name as ``study``); a bad ``storage`` is a
+    UsageError."""
+    from automl.engine.studies import _redact, make_storage
+    from automl.errors import AutomlError, UsageError
+
+    if storage is None:
+        rows: list[dict[str, Any]] = []
+        for db in sorted((cwd or Path.cwd()).glob(_STUDY_DBS)):
+            try:
+                rows += _rows_of(_read_only_sqlite(db), _sqlite_url(db))
+            except Exception as exc:  # noqa: BLE001 - any unreadable file is listed as such
+                rows.append(_unreadable(db.parent.name, _sqlite_url(db), exc))
+        return rows
+    shown = _redact(storage)
+    if storage.startswith("sqlite:"):
+        path = Path(storage.removeprefix("sqlite:///"))
+        if not storage.startswith("sqlite:///") or not path.is_file():
+            raise UsageError(f"--storage {shown}: no SQLite file at {path} (expected "
+                             "sqlite:///PATH to an existing file)")
+        try:
+            return _rows_of(_read_only_sqlite(path), shown)
+        except Exception as exc:  # noqa: BLE001
+            return [_unreadable(path.parent.name, shown, exc)]
+    import sqlalchemy.exc
+
+    try:
+        store = make_storage(storage, create=False, heartbeat=False)
+    except (sqlalchemy.exc.ArgumentError, ValueError, ImportError) as exc:
+        raise UsageError(f"--storage {shown}: not a storage URL automl can open "
+                         f"({_reason(exc)}); expected sqlite:///PATH or "
+                         "postgresql://USER:PASSWORD@HOST/DB") from None
+    except Exception as exc:  # noqa: BLE001 - a server that does not answer, say
+        raise AutomlError(f"--storage {shown}: cannot read it: {_reason(exc)}") from None
+    try:
+        return _rows_of(store, shown)
+    except Exception as exc:  # noqa: BLE001
+        raise AutomlError(f"--storage {shown}: cannot read it: {_reason(exc)}") from None
+
+
+def _sqlite_url(path: Path) -> str:
+    from automl.engine.studies import sqlite_url
+
+    return sqlite_url(path)
+
+
+def _read_only_sqlite(path: Path) -> optuna.storages.BaseStorage:
+    """An Optuna storage on the SQLite file ``path``, opened read-only (SQLite's
+    ``mode=ro``): nothing is created, not even a missing file. A file that is not an Optuna
+    database raises, with SQLite's reason."""
+    import sqlite3
+    import warnings
+    from contextlib import closing
+    from urllib.parse import quote
+
+    import optuna
+
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    with closing(connect()) as conn:  # SQLite's own reason for a junk file
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "studies" not in tables:
+        raise ValueError("not an Optuna study database (no 'studies' table)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # the connection is ours (`creator`): SQLAlchemy's URL would re-read the file name
+        return optuna.storages.RDBStorage("sqlite://", engine_kwargs={"creator": connect},
+                                          skip_table_creation=True)
+
+
+def _rows_of(store: optuna.storages.BaseStorage, shown: str) -> list[dict[str, Any]]:
+    import optuna
+
+    return [_study_row(optuna.load_study(study_name=name, storage=store), shown)
+            for name in sorted(optuna.get_all_study_names(storage=store))]
+
+
+def _study_row(st: optuna.Study, storage: str) -> dict[str, Any]:
+    import datetime as dt
+
+    from optuna.trial import TrialState
+
+    from automl.engine.trials import counted
+    from automl.reports import objectives
+
+    trials = st.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    multi = len(st.directions) > 1
+    best_value = best_trial = pareto = None
+    if TrialState.COMPLETE in states:
+        try:
+            if multi:
+                pareto = len(st.best_trials)
+            else:
+                best = st.best_trial
+                best_value, best_trial = best.value, best.number
+        except (ValueError, RuntimeError):  # no feasible complete trial
+            pass
+    stamps = [t.datetime_complete or t.datetime_start for t in trials]
+    newest = max((s for s in stamps if s is not None), default=None)
+    return {
+        "study": st.study_name,
+        "trials": counted(trials),
+        "complete": states.count(TrialState.COMPLETE),
+        "pruned": states.count(TrialState.PRUNED),
+        "failed": states.count(TrialState.FAIL),
+        "running": states.count(TrialState.RUNNING),
+        "best_value": best_value,
+        "best_trial": best_trial,
+        "pareto_front": pareto,
+        "directions": [d.name.lower() for d in st.directions],
+        "objectives": objectives(st),
+        # Optuna stores local naive times: astimezone() reads them as such
+        "last_update": None if newest is None else
+        newest.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
+        "storage": storage,
+        "error": None,
+    }
+
+
+def _unreadable(study: str, storage: str, exc: BaseException) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(
+        ("trials", "complete", "pruned", "failed", "running", "best_value", "best_trial",
+         "pareto_front", "directions", "objectives", "last_update"))
+    return {"study": study, **row, "storage": storage, "error": _reason(exc)}
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause's message, on one line (Optuna wraps the driver's error)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def _objective_text(row: dict[str, Any]) -> str:
+    arrows = {"maximize": "↑", "minimize": "↓"}
+    return ", ".join(f"{o['metric']} {arrows.get(o['direction'], o['direction'])}"
+                     for o in row["objectives"] or [])
+
+
+@click.command()
+@click.option("--storage", metavar="URL", help="Storage to list (sqlite:///PATH or "
+              "postgresql://...; default: every reports/*/study.db under this folder).")
+@_json_option("study, trials (counted against the budget), complete, pruned, failed, "
+              "running, best_value, directions, last_update (UTC), storage, error")
+def studies(storage: str | None, as_json: bool) -> None:
+    """List the studies in a storage: trials, best value, last update. Reads only."""
+    rows = study_rows(storage)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        where = _redact_url(storage) if storage else f"{_STUDY_DBS} under {Path.cwd()}"
+        click.echo(f"no studies in {where}")
+        return
+    from rich.table import Table
+
+    from automl.cli.console import console
+
+    table = Table(title=f"automl studies: {len(rows)}")
+    cols = ["study", "trials", "complete", "pruned", "failed", "running", "best",
+            "objective", "last update (UTC)", "storage"]
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("study", "objective", "storage")
+                         else "right")
+    for row in rows:
+        if row["error"]:
+            cells = [row["study"], *[""] * 8, row["storage"]]
+            cells[6] = f"unreadable: {row['error']}"
+            table.add_row(*(escape(c) for c in cells), style="red")
+            continue
+        best = _fmt(row["best_value"]) if row["pareto_front"] is None else \
+            f"{row['pareto_front']} on the Pareto front"
+        updated = (row["last_update"] or "").replace("T", " ").removesuffix("+00:00")
+        table.add_row(*(escape(str(c)) for c in (
+            row["study"], row["trials"], row["complete"], row["pruned"], row["failed"],
+            row["running"], best or "-", _objective_text(row), updated, row["storage"])))
+    console().print(table)
+
+
+def _redact_url(url: str) -> str:
+    from automl.engine.studies import _redact
+
+    return _redact(url)

@@ -23,7 +23,10 @@ def _load(space: str, sets: tuple[str, ...], shortcuts: dict[str, object]) -> Sp
 
 @click.command()
 @_space
-@click.option("--trials", type=click.IntRange(min=1), help="Budget: finished trials in the study.")
+@click.option("--trials", type=click.IntRange(min=1),
+              help="Budget: the study's total of finished trials, counting those of earlier "
+                   "runs of the same study (a resumed search runs only the difference; "
+                   "`automl studies` shows the count).")
 @click.option("--timeout", metavar="DURATION", help="Budget: wall time of this run (90s, 10m, 2h).")
 @click.option("--workers", type=click.IntRange(min=0),
               help="Trial processes on this machine (0: in this process, for debugging).")
@@ -40,7 +43,7 @@ def search(space: str, trials: int | None, timeout: str | None, workers: int | N
            device: str | None, storage: str | None, study: str | None, seed: int | None,
            enqueue_file: str | None, sets: tuple[str, ...], verbose: int) -> None:
     """Run (or resume) a search; the reports are kept current as trials finish."""
-    from automl.search.controller import search as run_search
+    from automl.engine.controller import search as run_search
     from automl.spec.enqueue import load_enqueue_file
 
     _quiet_optuna(verbose)
@@ -66,7 +69,7 @@ def worker(study: str, storage: str, workers: int | None, device: str | None,
     """Join a running study from another process or machine and run its trials until the
     budget is spent. The study (and its spec) must exist: start it with `automl search
     --storage URL` first."""
-    from automl.search.controller import join
+    from automl.engine.controller import join
 
     _quiet_optuna(verbose)
     overrides = {k: v for k, v in {"execution.workers": workers,
@@ -124,8 +127,8 @@ def validate(space: str, sets: tuple[str, ...]) -> None:
     from rich.table import Table
 
     from automl.cli.console import console
-    from automl.search.components import check_spec
-    from automl.search.space import describe
+    from automl.engine.components import check_spec
+    from automl.engine.space import describe
 
     spec = _load(space, sets, {})
     check_spec(spec)

@@ -24,4 +24,4 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "FitResult": "automl.execution.messages",
     "fit_trial": "automl.execution.fit",
     "is_out_of_memory": "automl.execution.fit",
-}, moved={name: "automl.search.outcome" for name in ("State", "TrialOutcome", "make_outcome")})
+}, moved={name: "automl.engine.outcome" for name in ("State", "TrialOutcome", "make_outcome")})

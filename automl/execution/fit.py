@@ -2,7 +2,7 @@
 whatever it raises into a :class:`~automl.execution.messages.FitResult`.
 
 How the trial ended (complete, pruned, failed, and why) is judged by the controller,
-which holds the trial's epochs: :mod:`automl.search.outcome`.
+which holds the trial's epochs: :mod:`automl.engine.outcome`.
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ class RefitResult:
     duration_s: float
 
     def to_attr(self) -> dict[str, Any]:
-        """The record stored in the study (:data:`automl.search.keys.REFIT`)."""
+        """The record stored in the study (:data:`automl.engine.keys.REFIT`)."""
         return {"trial": self.trial, "epochs": self.epochs, "train_size": self.train_size,
                 "metrics": self.metrics, "checkpoint": self.checkpoint,
                 "duration_s": round(self.duration_s, 4)}

@@ -26,6 +26,7 @@ from automl.execution.messages import (
     WorkerInit,
 )
 from automl.execution.pool import EpochListener, WorkerStartError
+from automl.execution.spawning import start_process
 from automl.execution.worker import worker_main
 from automl.log import get_logger
 
@@ -67,7 +68,7 @@ class ProcessPool:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(target=worker_main, args=(child, slot.init), daemon=True,
                                     name=f"automl-worker-{slot.index}")
-        process.start()
+        start_process(process)
         child.close()
         slot.process, slot.conn, slot.ready, slot.task = process, parent, False, None
         if slot.init.shared_data and self._shared is not None:  # a replacement: data known

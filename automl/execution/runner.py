@@ -42,7 +42,7 @@ class TrialRunner:
 
     def __init__(self, spec: Any, host: PluginHost, splits: DataSplits, device: str,
                  options: ExecutionOptions | None = None) -> None:
-        from automl.search.components import lookup_trainer
+        from automl.engine.components import lookup_trainer
 
         self.spec = spec
         self.trainer = lookup_trainer(spec, host)
@@ -58,8 +58,8 @@ class TrialRunner:
 
         if init.options.threads:
             torch.set_num_threads(init.options.threads)
+        from automl.engine.components import load_splits
         from automl.plugin.host import get_plugin_host
-        from automl.search.components import load_splits
         from automl.spec import Spec
 
         spec = Spec.from_data(init.spec_data, source=init.source)

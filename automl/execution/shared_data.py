@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from automl.data import DataInfo, DataSplits, HeldOutSplit, Split
+from automl.schema import InputSchema
 
 __all__ = ["load_splits", "remove_stale", "save_splits"]
 
@@ -45,7 +46,8 @@ def save_splits(splits: DataSplits, report_dir: Path) -> Path:
     (folder / "info.json").write_text(json.dumps({
         "name": info.name, "task": info.task, "input_shape": list(info.input_shape),
         "n_outputs": info.n_outputs, "class_names": list(info.class_names),
-        "feature_names": list(info.feature_names)}))
+        "feature_names": list(info.feature_names),
+        "schema": splits.schema.to_dict() if splits.schema else None}))
     return folder
 
 
@@ -63,7 +65,9 @@ def load_splits(folder: Path) -> DataSplits:
         x, y = (_array(folder / f"{name}_{a}.npy") for a in ("x", "y"))
         parts[name] = HeldOutSplit(x, y) if name == "test" else Split(x, y)
     assert parts["train"] is not None and parts["val"] is not None
-    return DataSplits(info=info, train=parts["train"], val=parts["val"], test=parts["test"])
+    schema = InputSchema.from_dict(raw["schema"]) if raw.get("schema") else None
+    return DataSplits(info=info, train=parts["train"], val=parts["val"], test=parts["test"],
+                      schema=schema)
 
 
 def _array(path: Path) -> np.ndarray:

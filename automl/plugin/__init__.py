@@ -22,10 +22,16 @@ What is here, by job:
   gets), :class:`Decision` and :class:`StopReason` (the answer to each epoch report),
   :class:`Reporter`, :class:`ExecutionOptions`, :func:`required_epoch_metrics` /
   :func:`required_final_metrics` (the metrics the contract asks for),
+  :class:`Predicts` and :class:`ExportsOnnx` (what a trainer adds for its models to be
+  loaded, used for predictions and exported after a search),
   :class:`TorchTrainer` and :data:`BuildModel` (a torch model plugin is just a
   ``build_model``), :func:`classification_metrics` / :func:`regression_metrics`.
 - **Data**: :class:`Dataset`, :class:`DatasetLoader`, :class:`DataInfo`, :class:`Split`,
-  :class:`TrialData`, :data:`Task`.
+  :class:`TrialData`, :data:`Task`; :class:`InputSchema` and :class:`TableColumn` (how raw
+  input becomes features: saved with every model so new data is encoded the same way),
+  :func:`label_text`, :func:`labels_of`, :data:`MISSING`; :func:`table_dataset` (a
+  DataFrame into a dataset, as the CSV loader does), :func:`encode_target` and
+  :func:`load_saved_dataset` (data given to ``automl.search(data=...)``).
 - **Search algorithms**: :class:`SamplerPlugin`, :class:`PrunerPlugin`,
   :class:`SearchContext`, :class:`AlgorithmError`, and the param types a sampler may walk
   (:class:`Space`, :class:`FloatParam`, :class:`IntParam`, :class:`CategoricalParam`,
@@ -75,6 +81,8 @@ if TYPE_CHECKING:
     )
     from automl.plugin.trainer import (
         Decision,
+        ExportsOnnx,
+        Predicts,
         Reporter,
         StopReason,
         Trainer,
@@ -82,6 +90,8 @@ if TYPE_CHECKING:
         required_epoch_metrics,
         required_final_metrics,
     )
+    from automl.saved_data import load_saved_dataset
+    from automl.schema import MISSING, InputSchema, TableColumn, label_text, labels_of
     from automl.spec.params import (
         CategoricalParam,
         FixedParam,
@@ -90,6 +100,7 @@ if TYPE_CHECKING:
         RepeatBlock,
         Space,
     )
+    from automl.tables import encode_target, table_dataset
     from automl.training import BuildModel, TorchTrainer
 
     RegisterTrainer = Callable[[Trainer], None]
@@ -110,14 +121,19 @@ _EXPORTS = {
     "did_you_mean": "automl.hints",
     "get_logger": "automl.log",
     "ExecutionOptions": "automl.execution.options",
+    **dict.fromkeys(("InputSchema", "MISSING", "TableColumn", "label_text", "labels_of"),
+                    "automl.schema"),
+    **dict.fromkeys(("encode_target", "table_dataset"), "automl.tables"),
+    "load_saved_dataset": "automl.saved_data",
     **dict.fromkeys(("classification_metrics", "regression_metrics"), "automl.metrics"),
     **dict.fromkeys(("AlgorithmError", "PrunerPlugin", "SamplerPlugin", "SearchContext"),
                     "automl.plugin.algorithms"),
     **dict.fromkeys(("ContractError", "TrainerCheck", "check_dataset", "check_plugin",
                      "check_space", "check_trainer", "plugin_host", "tiny_dataset"),
                     "automl.plugin.testing"),
-    **dict.fromkeys(("Decision", "Reporter", "StopReason", "Trainer", "TrialContext",
-                     "required_epoch_metrics", "required_final_metrics"),
+    **dict.fromkeys(("Decision", "ExportsOnnx", "Predicts", "Reporter", "StopReason",
+                     "Trainer", "TrialContext", "required_epoch_metrics",
+                     "required_final_metrics"),
                     "automl.plugin.trainer"),
     **dict.fromkeys(("CategoricalParam", "FixedParam", "FloatParam", "IntParam",
                      "RepeatBlock", "Space"), "automl.spec.params"),
@@ -139,14 +155,22 @@ __all__ = [
     "Dataset",
     "DatasetLoader",
     "did_you_mean",
+    "encode_target",
     "Decision",
     "ExecutionOptions",
+    "ExportsOnnx",
     "FixedParam",
     "FloatParam",
     "get_logger",
     "hookimpl",
+    "InputSchema",
     "IntParam",
+    "label_text",
+    "labels_of",
+    "load_saved_dataset",
+    "MISSING",
     "plugin_host",
+    "Predicts",
     "PrunerPlugin",
     "RegisterDataset",
     "RegisterPruner",
@@ -162,6 +186,8 @@ __all__ = [
     "Space",
     "Split",
     "StopReason",
+    "table_dataset",
+    "TableColumn",
     "Task",
     "tiny_dataset",
     "TorchTrainer",

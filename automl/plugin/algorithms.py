@@ -1,7 +1,7 @@
 """What sampler and pruner plugins register, and what their factories are told.
 
 Every sampler and pruner, the built-in ones included (``automl_plugins.search``), comes
-from a ``register_samplers`` / ``register_pruners`` hook; :mod:`automl.search.algorithms`
+from a ``register_samplers`` / ``register_pruners`` hook; :mod:`automl.engine.algorithms`
 builds the ones a spec names.
 """
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from automl.data import Dataset, DataSplits, Task, make_splits
+from automl.engine.stopping import EarlyStopping
 from automl.errors import ContractError
 from automl.plugin.dataset_checks import check_dataset
 from automl.plugin.host import PluginHost, PluginInfo
@@ -42,7 +43,6 @@ from automl.plugin.trainer import (
     required_epoch_metrics,
     required_final_metrics,
 )
-from automl.search.stopping import EarlyStopping
 
 if TYPE_CHECKING:
     from automl.spec import Spec
@@ -346,8 +346,8 @@ def check_plugin(name: str, *, provides: Mapping[str, Iterable[str]] | None = No
 def check_space(path: str | Path, *, host: PluginHost | None = None) -> Spec:
     """Check a spec file the way ``automl validate`` does (its trainer, dataset, sampler and
     pruner must exist in ``host``, by default the installed plugins); returns the spec."""
+    from automl.engine.components import check_spec
     from automl.plugin.host import get_plugin_host
-    from automl.search.components import check_spec
     from automl.spec import load_spec
 
     spec = load_spec(Path(path))

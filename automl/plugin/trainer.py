@@ -22,6 +22,8 @@ from automl.execution.options import ExecutionOptions
 __all__ = [
     "TASK_METRICS",
     "Decision",
+    "ExportsOnnx",
+    "Predicts",
     "Reporter",
     "StopReason",
     "Trainer",
@@ -54,7 +56,7 @@ class StopReason(str, Enum):
 
     COMPLETED = "completed"  # ran its max_epochs
     EARLY_STOPPED = "early_stopped"  # no improvement for `patience` epochs
-    OVERFITTING = "overfitting"  # the max_gap rule (automl.search.stopping)
+    OVERFITTING = "overfitting"  # the max_gap rule (automl.engine.stopping)
     PRUNED = "pruned"  # the pruner judged it a loser against other trials
     FAILED = "failed"  # an exception or a non-finite metric
     TIMEOUT = "timeout"  # the trial ran past execution.trial_timeout
@@ -213,4 +215,46 @@ class Trainer(Protocol):
     def evaluate(self, params: dict[str, Any], checkpoint: Path, split: Split,
                  info: DataInfo) -> Mapping[str, float]:
         """Score the model saved at ``checkpoint`` on ``split``; metric names without prefix."""
+        ...
+
+
+@runtime_checkable
+class Predicts(Protocol):
+    """What a trainer implements, beside :class:`Trainer`, for its models to be used after
+    a search: model bundles, :func:`automl.load`, ``automl predict`` and ``automl export``.
+
+    ``model_file`` (optional, default ``"model.pt"``) names the checkpoint's copy in a
+    bundle. The checkpoint must be data only (torch weights loaded with
+    ``weights_only=True``, NumPy arrays, skops with a list of trusted types; never a
+    pickle): a bundle can come from anyone, and loading one must not run code.
+    """
+
+    def predict(self, params: dict[str, Any], checkpoint: Path, x: Any,
+                info: DataInfo) -> Any:
+        """Outputs of the model saved at ``checkpoint`` for features ``x`` (an array of
+        ``(n, *info.input_shape)``, encoded as the training data was): class probabilities
+        ``(n, info.n_outputs)`` for classification, predictions ``(n,)`` in the target's
+        units for regression."""
+        ...
+
+
+@runtime_checkable
+class ExportsOnnx(Protocol):
+    """What a trainer implements, beside :class:`Trainer` and :class:`Predicts`, for its
+    models to be exported as ONNX models (``automl export --format onnx``).
+
+    The ONNX model has one input, ``x``: float32 features of shape
+    ``(n, *info.input_shape)`` with a dynamic batch dimension, exactly the array
+    :meth:`Predicts.predict` takes (encoded as the training data was; any scaling or
+    imputation the trainer fitted is inside the graph). It has one output, equal to what
+    :meth:`Predicts.predict` returns within float32 precision: ``probabilities``
+    ``(n, info.n_outputs)`` for classification, ``predictions`` ``(n,)`` in the target's
+    units for regression (the built-in trainers name their outputs so). A model the
+    trainer cannot export raises :class:`automl.errors.UsageError` in one line that says
+    why; a missing optional dependency too (``pip install automl[onnx]``).
+    """
+
+    def export_onnx(self, params: dict[str, Any], checkpoint: Path, info: DataInfo,
+                    path: Path) -> None:
+        """Write the model saved at ``checkpoint`` to ``path`` as an ONNX model."""
         ...

@@ -13,7 +13,7 @@ import pandas as pd
 from automl.reports.figure_text import escape_text
 from automl.reports.html import CSS, SCRIPT, fmt, plotly_js, theme_json
 from automl.reports.leaderboard import leaderboard_frame, objectives, test_metrics
-from automl.search.keys import TRIAL_RESULT
+from automl.engine.keys import TRIAL_RESULT
 
 
 def compare_rows(a: optuna.Study, b: optuna.Study) -> list[tuple[str, str, str]]:

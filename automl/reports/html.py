@@ -24,7 +24,7 @@ from automl import __version__
 from automl.reports.leaderboard import STATES, objectives, test_metrics
 from automl.reports.plots import Plot, build_plots
 from automl.reports.trial_plots import REASON_COLORS
-from automl.search.keys import LAST_RUN, STUDY_RECORD, TRIAL_RESULT
+from automl.engine.keys import LAST_RUN, STUDY_RECORD, TRIAL_RESULT
 
 _esc = functools.partial(html.escape, quote=True)
 
@@ -299,8 +299,9 @@ def _reproduce(study: optuna.Study, frame: pd.DataFrame) -> str:
         f"it trains trial #{number}'s params once, on the same data split, with the "
         f"trial's own training seed ({_esc(fmt(seed))}) and the same early stopping (no "
         "pruner); on the same device and versions it gives the same weights. They are also "
-        "kept as they were: <code>best/model.pt</code> beside this report, with "
-        "<code>best/params.yaml</code> and <code>best/metrics.json</code>.</p>"
+        "kept as they were in <code>best/</code> beside this report, a model bundle: load "
+        "it with <code>automl.load(&quot;reports/&lt;study&gt;&quot;)</code> or predict "
+        "with <code>automl predict</code> (README: Use the best model).</p>"
         f"<pre class=code>{_esc(command)}</pre><pre class='code spec'>{_esc(text)}</pre>"
         "</section>")
 

@@ -10,7 +10,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.plugin.trainer import StopReason
-from automl.search.keys import REFIT, STUDY_RECORD, TRIAL_RESULT, stored_test_metrics
+from automl.engine.keys import REFIT, STUDY_RECORD, TRIAL_RESULT, stored_test_metrics
 
 STATES = {
     TrialState.COMPLETE: "complete",

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.reports.figure_text import escape_text, integer_axis
 from automl.reports.leaderboard import top_numbers
-from automl.search.keys import STUDY_RECORD, TRIAL_RESULT
+from automl.engine.keys import STUDY_RECORD, TRIAL_RESULT
 
 __all__ = ["REASON_COLORS", "best_over_time", "learning_curves", "stop_reasons", "timeline"]
 

@@ -13,7 +13,7 @@ import optuna
 import pandas as pd
 
 from automl.reports.leaderboard import leaderboard_frame, objectives
-from automl.search.keys import LAST_RUN, STUDY_RECORD, TEST_METRICS
+from automl.engine.keys import LAST_RUN, STUDY_RECORD, TEST_METRICS
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ def load_enqueue_file(path: str | Path, space: Space) -> list[dict[str, Any]]:
     (``conv.0.channels: 8``) names; a value outside ``space`` is a :class:`SpecError`
     naming the file, the line and the config.
     """
-    from automl.search.space import check_config  # automl.search.space imports this package
+    from automl.engine.space import check_config  # automl.engine.space imports this package
 
     path = Path(path)
     try:

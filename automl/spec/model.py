@@ -214,7 +214,7 @@ class Spec(Section):
 
     @model_validator(mode="after")
     def _finish(self, info: ValidationInfo) -> Spec:
-        from automl.search.space import check_config  # automl.search.space imports this package
+        from automl.engine.space import check_config  # automl.engine.space imports this package
 
         context = info.context or {}
         self._locator = context.get("locator") or Locator()

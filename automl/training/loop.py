@@ -159,19 +159,36 @@ def run_epochs(trainer: TorchTrainer, model: nn.Module, params: dict[str, Any], 
         return best_epoch, best_out, train_time
     return best_epoch, val_out, train_time
 
-def evaluate(trainer: TorchTrainer, params: dict[str, Any], checkpoint: Path, split: Split,
-             info: DataInfo) -> dict[str, float]:
-    """Rebuild the model from ``params``, load the checkpoint and score ``split`` (on the
-    CPU, in batches, so a memory-mapped split is never loaded whole)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+def _raw_outputs(trainer: TorchTrainer, params: dict[str, Any], checkpoint: Path,
+                 x: Any, info: DataInfo) -> tuple[np.ndarray, Scaler]:
+    """The saved model's raw outputs (logits, or standardized targets) for ``x``: on the
+    CPU, in batches, so a memory-mapped split is never loaded whole."""
+    from automl.training.predictor import load_weights
+
+    state = load_weights(checkpoint)
     model = build(trainer, params, info)
     model.load_state_dict(state["state_dict"])
     scaler = Scaler.from_state(state["scaler"])
-    x, y = split.x, split.y  # one read each: the test split counts them
 
     def inputs() -> Iterator[torch.Tensor]:
-        for i in range(0, len(y), 4096):
-            yield torch.from_numpy(scaler.x(x[i:i + 4096]))
+        for i in range(0, len(x), 4096):
+            yield torch.from_numpy(scaler.x(np.asarray(x[i:i + 4096], dtype=np.float32)))
 
-    pred = predict(model, inputs(), contextlib.nullcontext)
-    return split_metrics(pred, np.asarray(y), info.task, scaler, "")
+    return predict(model, inputs(), contextlib.nullcontext), scaler
+
+
+def evaluate(trainer: TorchTrainer, params: dict[str, Any], checkpoint: Path, split: Split,
+             info: DataInfo) -> dict[str, float]:
+    """Rebuild the model from ``params``, load the checkpoint and score ``split``."""
+    x, y = split.x, split.y  # one read each: the test split counts them
+    out, scaler = _raw_outputs(trainer, params, checkpoint, x, info)
+    return split_metrics(out, np.asarray(y), info.task, scaler, "")
+
+
+def predict_outputs(trainer: TorchTrainer, params: dict[str, Any], checkpoint: Path,
+                    x: Any, info: DataInfo) -> np.ndarray:
+    """Class probabilities ``(n, n_outputs)``, or predictions in the target's units ``(n,)``."""
+    out, scaler = _raw_outputs(trainer, params, checkpoint, x, info)
+    if info.task == "classification":
+        return torch.softmax(torch.from_numpy(out).double(), dim=1).numpy()
+    return np.asarray(scaler.unscale_y(out.reshape(-1)), dtype=np.float64)

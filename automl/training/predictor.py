@@ -40,6 +40,26 @@ class Predictor(nn.Module):
         return out
 
 
+def load_weights(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's dict, read as data only (``weights_only=True``); a ``ValueError`` in
+    one line for a file that is not one (a pickle of objects, say: never unpickled)."""
+    import pickle
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns of pickle protocols on the way
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as exc:
+        kind = "holds objects, not only weights" if isinstance(exc, pickle.UnpicklingError) \
+            else f"cannot be read ({type(exc).__name__})"
+        raise ValueError(f"{path} is not a torch weights file automl reads: it {kind}, so it "
+                         "is refused") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a checkpoint written by automl")
+    return state
+
+
 def load_model(path: str | Path, build_model: BuildModel | None = None,
                device: str = "cpu") -> Predictor:
     """Load a checkpoint written by :class:`TorchTrainer` as a :class:`Predictor` in eval mode.
@@ -47,7 +67,7 @@ def load_model(path: str | Path, build_model: BuildModel | None = None,
     ``build_model`` defaults to the one of the installed trainer plugin that wrote the
     checkpoint (its name is stored in it). Loads with ``weights_only=True``.
     """
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_weights(path)
     if "params" not in state:
         raise ValueError(f"{path} has no params: it was written by an older automl; "
                          "rebuild the model yourself and load state['state_dict']")

@@ -25,7 +25,7 @@ plus ``fit_loss``. **The training loss is measured the way the validation loss i
 eval mode (no dropout, batch-norm running statistics), with the epoch's final weights,
 on a fixed random sample of ``train_eval_samples`` (256) training rows drawn once per
 trial. So ``val_loss - train_loss`` is a real generalization gap, and the overfitting
-rule (:mod:`automl.search.stopping`) compares like with like. The running mean of the loss over
+rule (:mod:`automl.engine.stopping`) compares like with like. The running mean of the loss over
 the epoch's steps, under dropout and with weights that changed during the epoch, is
 reported as ``fit_loss``: it is what the optimizer saw, and it is biased upward as a
 training loss (the gap it gives is often negative). The honest figure costs compute:
@@ -64,6 +64,7 @@ from automl.data import DataInfo, Split, Task, TrialData
 from automl.plugin.trainer import TrialContext
 
 if TYPE_CHECKING:
+    import numpy as np
     from torch import nn
 
     from automl.training.predictor import BuildModel
@@ -125,3 +126,22 @@ class TorchTrainer:
         from automl.training import loop
 
         return loop.evaluate(self, params, checkpoint, split, info)
+
+    def predict(self, params: dict[str, Any], checkpoint: Path, x: Any,
+                info: DataInfo) -> np.ndarray:
+        """Class probabilities ``(n, n_outputs)``, or predictions ``(n,)`` in the target's
+        units, of the model saved at ``checkpoint`` for features ``x``."""
+        from automl.training import loop
+
+        return loop.predict_outputs(self, params, checkpoint, x, info)
+
+    def export_onnx(self, params: dict[str, Any], checkpoint: Path, info: DataInfo,
+                    path: Path) -> None:
+        """Write the model saved at ``checkpoint`` to ``path`` as an ONNX model: input ``x``,
+        float32 ``(n, *info.input_shape)`` raw features (what :meth:`predict` takes; the
+        scaling is inside); output ``probabilities`` ``(n, n_outputs)`` or ``predictions``
+        ``(n,)`` in the target's units (what :meth:`predict` returns). See
+        :mod:`automl.training.onnx_export`."""
+        from automl.training import onnx_export
+
+        onnx_export.export_onnx(self, params, checkpoint, info, path)

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 import automl.plugin.host
 from automl.cli import main
+from automl.engine.controller import search
 from automl.errors import DataError
 from automl.plugin.testing import check_dataset, plugin_host
-from automl.search.controller import search
 from automl.spec import load_spec
 from automl_plugins import data_files
 from automl_plugins.data_files import load_csv, load_image_folder, load_npz, load_parquet

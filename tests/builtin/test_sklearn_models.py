@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from automl.data import DataInfo, Split, TrialData, make_splits
+from automl.engine.stopping import Decision, StopReason
 from automl.errors import TrialFailed
 from automl.plugin.host import PluginHost
 from automl.plugin.testing import check_trainer, tiny_dataset
 from automl.plugin.trainer import TrialContext
-from automl.search.stopping import Decision, StopReason
+from automl_plugins.sklearn_fitted import load_model
 from automl_plugins.sklearn_models import TRAINERS, Growth, SklearnTrainer
 from tests.helpers import trial_context
 
@@ -49,9 +50,8 @@ def trial_data(task: str = "classification", n: int = 160) -> TrialData:
                        stratify=task == "classification").for_trial()
 
 
-def saved_model(tmp_path: Path) -> Any:
-    with open(tmp_path / "trial_0.pt", "rb") as f:
-        return pickle.load(f)["model"]
+def saved_model(tmp_path: Path, trainer: str = "logistic") -> Any:
+    return load_model(tmp_path / "trial_0.pt", trainer)
 
 
 def test_the_plugin_registers_every_trainer_through_its_entry_point() -> None:
@@ -106,7 +106,7 @@ def test_hist_gbm_adds_iterations_per_epoch_and_keeps_the_best_epoch(tmp_path: P
     # the training loss falls as iterations are added: the epochs are real
     losses = [r["train_loss"] for r in judge.reports]
     assert losses == sorted(losses, reverse=True) and losses[0] > losses[-1]
-    assert saved_model(tmp_path).estimator.n_iter_ == 20
+    assert saved_model(tmp_path, "hist_gbm").estimator.n_iter_ == 20
 
 
 def test_random_forest_restores_the_best_epoch_by_dropping_later_trees(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_random_forest_restores_the_best_epoch_by_dropping_later_trees(tmp_path:
                                           ctx_for(tmp_path, judge, max_epochs=3))
     assert len(judge.reports) == 3
     assert result["n_estimators"] == 10
-    assert len(saved_model(tmp_path).estimator.estimators_) == 10
+    assert len(saved_model(tmp_path, "random_forest").estimator.estimators_) == 10
     assert result["val_accuracy"] == judge.reports[0]["val_accuracy"]
 
 
@@ -127,7 +127,7 @@ def test_a_misspelled_param_fails_the_trial_naming_the_valid_ones(tmp_path: Path
 def test_params_reach_the_estimator(tmp_path: Path) -> None:
     BY_NAME["knn"].fit({"n_neighbors": 7, "weights": "distance"}, trial_data(),
                        ctx_for(tmp_path))
-    est = saved_model(tmp_path).estimator
+    est = saved_model(tmp_path, "knn").estimator
     assert est.n_neighbors == 7 and est.weights == "distance"
 
 
@@ -202,9 +202,55 @@ def test_images_are_flattened(tmp_path: Path) -> None:
     assert checks[0].result["n_params"] == 16 * 3 + 3
 
 
-def test_evaluate_refuses_a_checkpoint_it_did_not_write(tmp_path: Path) -> None:
-    path = tmp_path / "other.pt"
-    path.write_bytes(pickle.dumps({"state_dict": {}}))
+class _Planted:
+    """A pickle that would create a file when unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_evaluate_and_predict_never_unpickle_a_planted_checkpoint(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "trial_0.pt"
+    path.write_bytes(pickle.dumps({"format": 1, "model": _Planted(marker)}))
     data = trial_data()
-    with pytest.raises(TrialFailed, match="not a svm checkpoint"):
+    with pytest.raises(TrialFailed, match="not a svm model file"):
         BY_NAME["svm"].evaluate({}, path, data.val, data.info)
+    with pytest.raises(TrialFailed, match="not a svm model file"):
+        BY_NAME["svm"].predict({}, path, data.val.x, data.info)
+    assert not marker.exists()
+    pickle.loads(path.read_bytes())  # the planted file does run code when unpickled
+    assert marker.exists()
+
+
+def test_a_model_file_with_an_untrusted_type_is_refused(tmp_path: Path) -> None:
+    import skops.io
+
+    path = tmp_path / "trial_0.pt"
+    skops.io.dump({"format": 2, "trainer": "svm", "estimator": Growth("n", "c", 1, None, False)},
+                  path)
+    with pytest.raises(ValueError, match="types automl does not trust.*Growth"):
+        load_model(path, "svm")
+
+
+@pytest.mark.parametrize("trainer", TRAINERS, ids=lambda t: t.name)
+def test_every_built_in_model_saves_to_a_file_it_trusts_and_predicts_as_it_scored(
+        trainer: SklearnTrainer, tmp_path: Path) -> None:
+    for task in trainer.tasks:
+        data = trial_data(task, n=120)
+        folder = tmp_path / task
+        result = trainer.fit({}, data, ctx_for(folder, max_epochs=2))
+        model = load_model(folder / "trial_0.pt", trainer.name)  # no untrusted type
+        out = trainer.predict({}, folder / "trial_0.pt", data.val.x, data.info)
+        if task == "classification":
+            assert out.shape == (len(data.val), data.info.n_outputs)
+            assert np.allclose(out.sum(axis=1), 1.0)
+            accuracy = float((out.argmax(axis=1) == data.val.y).mean())
+            assert accuracy == pytest.approx(result["val_accuracy"])
+        else:
+            rmse = float(np.sqrt(np.mean((out - data.val.y) ** 2)))
+            assert rmse == pytest.approx(result["val_rmse"], rel=1e-6)
+        assert model.task == task

@@ -63,7 +63,7 @@ def test_list_json_names_each_plugin_its_distribution_and_what_it_registers() ->
     assert sklearn["provides"] == {"trainer": ["hist_gbm", "knn", "logistic", "random_forest",
                                                "ridge", "svm"]}
     assert plugins["data_files"]["provides"] == {"dataset": ["csv", "image_folder", "npz",
-                                                             "parquet"]}
+                                                             "parquet", "saved"]}
     trainers = {t["name"]: t for t in data["trainers"]}
     assert trainers["ridge"] == {"name": "ridge", "plugin": "sklearn",
                                  "description": trainers["ridge"]["description"],

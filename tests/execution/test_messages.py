@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
+from automl.engine.controller import search
+from automl.engine.running import RunningTrials
 from automl.execution import messages
 from automl.execution.inline_pool import InlinePool
 from automl.execution.options import ExecutionOptions
 from automl.execution.pool import EpochListener, Pool
 from automl.execution.process_pool import ProcessPool
 from automl.plugin import Decision, StopReason
-from automl.search.controller import search
-from automl.search.running import RunningTrials
 from automl.spec import ExecutionSpec, load_spec
 from automl.spec.model import ExecutionSpec as SpecExecution
 from tests.helpers import CURVE_SPEC, CurvePlugin

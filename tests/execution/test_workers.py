@@ -11,8 +11,8 @@ import pytest
 
 import automl
 import automl.plugin.host
-from automl.search.controller import search
-from automl.search.keys import TRIAL_RESULT
+from automl.engine.controller import search
+from automl.engine.keys import TRIAL_RESULT
 from automl.spec import load_spec
 from tests.helpers import FAULTY_SPEC, SLOW_SPEC, run_cli, trial_states, wait_for
 from tests.helpers import WriteSpec as Spec

@@ -97,8 +97,8 @@ def test_renamed_names_are_the_new_objects() -> None:
         from automl.studies import ATTR, RESULT  # type: ignore[import-not-found]
         from automl.torch import TorchTrainer  # type: ignore[import-not-found]
         from automl.trainer import TrialContext  # type: ignore[import-not-found]
-    from automl.search.keys import STUDY_RECORD, TRIAL_RESULT
-    from automl.search.supervisor import TrialSupervisor
+    from automl.engine.keys import STUDY_RECORD, TRIAL_RESULT
+    from automl.engine.supervisor import TrialSupervisor
 
     assert TrialJudge is TrialSupervisor and (ATTR, RESULT) == (STUDY_RECORD, TRIAL_RESULT)
     assert TorchTrainer is automl.plugin.TorchTrainer

@@ -10,8 +10,8 @@ from types import ModuleType
 
 import pytest
 
+from automl.engine.controller import search
 from automl.plugin.testing import plugin_host
-from automl.search.controller import search
 from automl.spec import load_spec
 from tests.helpers import REPO
 

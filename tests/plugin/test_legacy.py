@@ -37,7 +37,7 @@ def test_the_legacy_plugins_own_tests_pass_and_it_is_told_where_things_moved() -
                                                          "automl.plugin.trainer"),
                      ("automl.testing", "automl.plugin.testing"),
                      ("automl.algorithms", "automl.plugin.algorithms"),
-                     ("automl.stopping", "automl.search.stopping")):
+                     ("automl.stopping", "automl.engine.stopping")):
         assert f"{old} moved to {new}" in out
 
 

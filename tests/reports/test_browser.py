@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from automl.plugin.host import PluginHost
-from automl.search.controller import search
+from automl.engine.controller import search
 from automl.spec import load_spec
 from tests.helpers import MULTI_SPEC, REPO, XSS, XSS_SPEC, search_reports
 from tests.helpers import WriteSpec as Spec

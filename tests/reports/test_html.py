@@ -13,8 +13,8 @@ from automl.plugin.host import PluginHost
 from automl.reports import leaderboard_frame, write_reports
 from automl.reports.html import render_html, reproduce_spec
 from automl.reports.plots import build_plots
-from automl.search.controller import search
-from automl.search.studies import load_study
+from automl.engine.controller import search
+from automl.engine.studies import load_study
 from automl.spec import load_spec
 from tests.helpers import CURVE_SPEC, MULTI_SPEC, XSS, XSS_SPEC, search_reports
 from tests.helpers import WriteSpec as Spec

@@ -13,9 +13,9 @@ from torch.nn import functional as F
 
 import automl
 from automl.data import Dataset, DatasetLoader, make_splits
+from automl.engine.controller import search
+from automl.engine.keys import TRIAL_RESULT
 from automl.plugin.host import PluginHost
-from automl.search.controller import search
-from automl.search.keys import TRIAL_RESULT
 from automl.spec import load_spec
 from automl.training import load_model
 

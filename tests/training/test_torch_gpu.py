@@ -18,8 +18,8 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 from automl.data import Dataset, TrialData, make_splits
+from automl.engine.stopping import Decision
 from automl.plugin.trainer import TrialContext
-from automl.search.stopping import Decision
 from automl.training import TorchTrainer
 from automl.training.feeds import available_bytes, fits_on_device
 from tests.helpers import trial_context

@@ -14,10 +14,10 @@ import torch
 from sklearn.datasets import load_diabetes
 
 from automl.data import DataInfo, Split, TrialData
+from automl.engine.stopping import Decision
 from automl.errors import TrialFailed
 from automl.plugin.testing import check_trainer
 from automl.plugin.trainer import TrialContext
-from automl.search.stopping import Decision
 from automl.training import TorchTrainer, feeds, load_model
 from automl.training.feeds import ResidentFeed, StreamedFeed
 from automl.training.steps import measure_latency_ms

@@ -1,0 +1,125 @@
+"""Creating, resuming and joining the study of a search: what the controller does before
+its first trial.
+
+A search on an SQLite file holds the study in memory and saves it behind the search
+(:mod:`automl.engine.local_study`); a process that joins a study (``automl worker``), and
+any search on a database server, reads and writes the storage directly, with heartbeats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from automl.engine.components import build_algorithms
+from automl.engine.keys import STUDY_RECORD
+from automl.engine.local_study import LocalStudy, is_local_url, shared_lock
+from automl.engine.space import to_optuna_params
+from automl.engine.studies import count_trials, load_study, make_storage, open_study
+from automl.errors import UsageError
+from automl.plugin.host import PluginHost
+from automl.spec import Spec
+
+__all__ = ["SearchStudy", "open_search_study", "stored_spec"]
+
+
+@dataclass
+class SearchStudy:
+    """The study a search runs on, and how it is kept (:meth:`flush_due`, :meth:`close`)."""
+
+    study: optuna.Study
+    sampler: optuna.samplers.BaseSampler
+    local: LocalStudy | None = None  # held in memory, saved behind the search
+    _exit: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    def flush_due(self) -> None:
+        """Save what is due (a no-op for a study read and written directly)."""
+        if self.local is not None:
+            self.local.flush_due()
+
+    def close(self, wait: bool = True) -> None:
+        """Save everything (``wait``) and let the study go."""
+        try:
+            if self.local is not None:
+                self.local.close(wait=wait)
+        finally:
+            self._exit.close()
+
+
+def open_search_study(spec: Spec, host: PluginHost, storage_url: str, seed: int,
+                      trainer: str, data_sizes: Mapping[str, int],
+                      extra_enqueue: Sequence[Mapping[str, Any]] = (), *, join: bool = False
+                      ) -> SearchStudy:
+    """Create or load the study ``spec`` describes and enqueue its warm-start configs.
+
+    A new study gets the spec's ``enqueue`` configs; ``extra_enqueue`` (``--enqueue
+    FILE``) is added on every run. ``join`` (``automl worker``) never creates the study or
+    its schema. On an SQLite file a search holds the study in memory (one process at a
+    time); joining, or a server, uses the storage directly.
+    """
+    local = is_local_url(storage_url) and not join
+    exit_stack = contextlib.ExitStack()
+    if not local:  # no search may hold the file in memory while this process writes it
+        exit_stack.enter_context(shared_lock(storage_url))
+    try:
+        handle = _open(spec, host, storage_url, seed, trainer, data_sizes, extra_enqueue,
+                       join=join, local=local)
+    except BaseException:
+        exit_stack.close()
+        raise
+    handle._exit = exit_stack
+    return handle
+
+
+def _open(spec: Spec, host: PluginHost, storage_url: str, seed: int, trainer: str,
+          data_sizes: Mapping[str, int], extra_enqueue: Sequence[Mapping[str, Any]], *,
+          join: bool, local: bool) -> SearchStudy:
+    storage = make_storage(storage_url, create=not join, heartbeat=not local)
+    existing = count_trials(storage, spec.study)
+    if join and existing == 0 and spec.study not in optuna.get_all_study_names(storage):
+        raise UsageError(f"no study {spec.study!r} to join at that storage; start it "
+                         "with `automl search --storage URL` first")
+    # A resumed (or joining) run must not replay the first run's random draws (random,
+    # qmc, the TPE start-up): derive its seed from the seed and how far the study got.
+    run_seed = seed if existing == 0 else (seed * 1_000_003 + existing) % 2**31
+    sampler, pruner = build_algorithms(spec, run_seed, host)
+    record = {"spec": spec.to_dict(), "seed": seed,
+              "objectives": [{"metric": o.metric, "direction": o.direction}
+                             for o in spec.objectives],
+              "constraints": [str(c) for c in spec.constraints],
+              "trainer": trainer, "data": dict(data_sizes)}
+    study, created = open_study(spec.study, storage, [o.direction for o in spec.objectives],
+                                sampler, pruner, record)
+    handle = SearchStudy(study, sampler)
+    if local:
+        handle.local = LocalStudy(storage_url)
+        handle.study = handle.local.open(storage, spec.study, sampler, pruner)
+    try:
+        for config in [*(spec.enqueue if created else ()), *extra_enqueue]:
+            handle.study.enqueue_trial(to_optuna_params(spec.params, config),
+                                       skip_if_exists=True)
+    except BaseException:
+        handle.close(wait=False)
+        raise
+    return handle
+
+
+def stored_spec(study: str, storage: str, overrides: Mapping[str, Any] | None = None) -> Spec:
+    """The spec a study was created with (``automl worker``), adapted by ``overrides``
+    (dotted keys) to this machine, with ``storage`` as its storage."""
+    record = load_study(study, storage).user_attrs.get(STUDY_RECORD)
+    if not record or "spec" not in record:
+        raise UsageError(f"study {study!r} was not created by `automl search`: no spec in it")
+    data = record["spec"]
+    for key, value in (overrides or {}).items():
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    data.setdefault("execution", {})["storage"] = storage
+    return Spec.from_data(data)

@@ -1,0 +1,105 @@
+"""The engine's side of a trial's per-epoch reports: early stopping, overfitting, pruning.
+
+A trainer calls ``ctx.report(epoch, metrics)``; in the controller that lands in the
+trial's :class:`TrialSupervisor`, which keeps the trial's history and best epoch and
+answers with a :class:`~automl.plugin.trainer.Decision`.
+
+The answer is computed from the trial's own numbers only (early stopping, the
+overfitting rule), so the trainer gets it at once. Reporting the epoch to Optuna and
+asking its pruner read and write the study (10-20 ms an epoch on SQLite, more than a
+small model's epoch takes to compute here); that is done by :meth:`TrialSupervisor.settle`
+after the answer has gone back, while the trainer runs its next epoch, and a pruning
+verdict is applied at the next report. A pruned trial so trains one epoch more than the
+pruner needed, and never waits on the study.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+
+from automl.engine.stopping import EarlyStopping
+from automl.errors import TrialFailed
+from automl.plugin.trainer import Decision, StopReason
+
+
+class TrialSupervisor:
+    """Watches one running trial: records its epochs and answers each report.
+
+    Each epoch's value of the objective is reported to Optuna as the trial's intermediate
+    value (so learning curves and a killed trial's epochs are in the study, pruning on or
+    off); the pruner is asked only with ``prune``.
+
+    Args:
+        stopper: the trial's early stopping (patience and the overfitting rule).
+        trial: the Optuna trial to report to (``None``: nothing is reported, as for several
+            objectives, which Optuna's intermediate values cannot hold).
+        prune_metric: the metric reported each epoch (the first objective).
+        prune: ask the pruner after each report; the objective must then be in every report.
+    """
+
+    def __init__(self, stopper: EarlyStopping, trial: optuna.Trial | None = None,
+                 prune_metric: str | None = None, prune: bool = True) -> None:
+        self.stopper = stopper
+        self.trial = trial
+        self.prune_metric = prune_metric
+        self.prune = prune and trial is not None and prune_metric is not None
+        self.history: list[dict[str, float]] = []
+        self._start = time.perf_counter()
+        self.best_epoch: int | None = None
+        self.best_metrics: dict[str, float] = {}
+        self.stop_reason: StopReason | None = None
+        self._unsettled: tuple[float, int] | None = None  # (value, epoch) not yet reported
+        self._prune = False  # the pruner's verdict, applied at the next report
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history)
+
+    def __call__(self, epoch: int, metrics: Mapping[str, Any]) -> Decision:
+        clean = {k: float(v) for k, v in metrics.items()}
+        for key, value in clean.items():
+            if not math.isfinite(value) and (key.endswith("loss") or key == self.stopper.monitor
+                                             or (self.prune and key == self.prune_metric)):
+                raise TrialFailed(f"non-finite {key} ({value}) at epoch {epoch}")
+        # `t`: seconds since the trial started, for learning curves against time.
+        self.history.append({"epoch": epoch, **clean,
+                             "t": round(time.perf_counter() - self._start, 4)})
+        try:
+            decision = self.stopper.update(epoch, clean)
+        except KeyError:
+            raise TrialFailed(
+                f"the trainer did not report {self.stopper.monitor!r} (early_stopping.monitor); "
+                f"it reported: {', '.join(sorted(clean))}"
+            ) from None
+        if decision.improved:
+            self.best_epoch, self.best_metrics = epoch, clean
+        if self.trial is not None and self.prune_metric is not None:
+            if self.prune_metric not in clean:
+                if self.prune:
+                    raise TrialFailed(f"the trainer did not report {self.prune_metric!r} "
+                                      f"(the objective); it reported: "
+                                      f"{', '.join(sorted(clean))}")
+            else:
+                self._unsettled = (clean[self.prune_metric], epoch)
+            if self._prune and not decision.stop:
+                decision = Decision(stop=True, reason=StopReason.PRUNED,
+                                    improved=decision.improved)
+        if decision.stop:
+            self.stop_reason = decision.reason
+        return decision
+
+    def settle(self) -> None:
+        """Report the last epoch's value to Optuna and ask the pruner about it; its verdict
+        stops the trial at the next report. Call after the decision has been delivered."""
+        if self._unsettled is None or self.trial is None:
+            return
+        value, epoch = self._unsettled
+        self._unsettled = None
+        self.trial.report(value, epoch)
+        if self.prune and self.stop_reason is None and self.trial.should_prune():
+            self._prune = True

@@ -1,0 +1,167 @@
+"""A model loaded from a bundle: ``predict`` and ``predict_proba`` on new raw data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl.errors import AutomlError, DataError, UsageError
+from automl.models.bundle import BundleRecord, read_bundle
+from automl.plugin.host import PluginHost, get_plugin_host
+from automl.schema import InputSchema
+
+__all__ = ["Model", "read_data"]
+
+# Rows a file is read and predicted in at a time (a progress step of `automl predict`).
+CHUNK_ROWS = 50_000
+
+
+class Model:
+    """A trained model and how to feed it (use :func:`automl.load`).
+
+    ``X`` may be a pandas DataFrame (columns matched by name: a missing or unexpected
+    column is a :class:`~automl.errors.DataError`; the target and the columns left out at
+    training are allowed), a NumPy array of samples, or the path of a CSV, Parquet,
+    ``.npy`` or ``.npz`` file. Raw data is encoded as the training data was (the bundle's
+    :class:`~automl.schema.InputSchema`).
+    """
+
+    def __init__(self, record: BundleRecord, host: PluginHost | None = None) -> None:
+        self.record = record
+        host = (host or get_plugin_host()).collect()
+        if record.trainer not in host.trainers:
+            where = f" (plugin {record.plugin} {record.plugin_version or ''})".rstrip() \
+                if record.plugin else ""
+            raise UsageError(f"the model was trained by {record.trainer!r}{where}, which is "
+                             f"not installed; install it to use this model")
+        self.trainer = host.trainers.get(record.trainer)
+        if not callable(getattr(self.trainer, "predict", None)):
+            raise UsageError(f"trainer {record.trainer!r} cannot predict: it has no predict() "
+                             "(automl.plugin.Predicts)")
+        if not record.model_path.is_file():
+            raise UsageError(f"{record.folder} has no {record.model_file}: its weights were "
+                             "not kept; export the trial again (`automl export`)")
+
+    @classmethod
+    def from_folder(cls, path: str | Path, host: PluginHost | None = None) -> Model:
+        return cls(read_bundle(path), host)
+
+    # -- what it is -------------------------------------------------------------------
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.record.params)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.record.metrics)
+
+    @property
+    def schema(self) -> InputSchema:
+        return self.record.schema
+
+    @property
+    def task(self) -> str:
+        return self.record.info.task
+
+    @property
+    def classes(self) -> list[Any]:
+        """The class labels, in the order of ``predict_proba``'s columns."""
+        return self.schema.labels(np.arange(len(self.schema.classes))).tolist()
+
+    def __repr__(self) -> str:
+        trial = f", trial {self.record.trial}" if self.record.trial is not None else ""
+        return (f"Model({self.record.trainer}, {self.task}, study {self.record.study!r}"
+                f"{trial})")
+
+    # -- using it ---------------------------------------------------------------------
+    def encode(self, X: Any, source: str | None = None) -> np.ndarray:
+        """``X`` as the features the model takes (what an exported ONNX model takes);
+        ``source`` names ``X`` in error messages."""
+        return self.schema.encode(read_data(X), source or _source(X))
+
+    def _outputs(self, X: Any, source: str | None = None) -> np.ndarray:
+        x = self.encode(X, source)
+        if len(x) == 0:
+            return np.zeros((0, self.record.info.n_outputs) if self.task == "classification"
+                            else (0,))
+        try:
+            out = self.trainer.predict(self.record.params, self.record.model_path, x,
+                                       self.record.info)
+        except AutomlError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the plugin's error, as one line
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise AutomlError(f"{self.record.model_path}: the {self.record.trainer} model cannot "
+                              f"be used: {type(exc).__name__}: {first}") from None
+        return np.asarray(out)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, one row per sample, columns in :attr:`classes` order."""
+        if self.task != "classification":
+            raise UsageError("predict_proba: this model is a regression model; use predict")
+        return self._outputs(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The predicted label (classification) or value (regression) of each sample."""
+        out = self._outputs(X)
+        if self.task == "classification":
+            return self.schema.labels(out.argmax(axis=1))
+        return out.reshape(-1)
+
+    def predict_frame(self, X: Any, source: str | None = None) -> Any:
+        """A DataFrame with ``prediction`` (and ``proba_<class>`` for classifiers) per row."""
+        import pandas as pd
+
+        out = self._outputs(X, source)
+        if self.task != "classification":
+            return pd.DataFrame({"prediction": out.reshape(-1)})
+        frame = pd.DataFrame({"prediction": self.schema.labels(out.argmax(axis=1))})
+        for i, name in enumerate(self.schema.classes):
+            frame[f"proba_{name}"] = out[:, i]
+        return frame
+
+
+def read_data(X: Any) -> Any:
+    """``X`` as a DataFrame or an array: paths are read (CSV, Parquet, ``.npy``, ``.npz``)."""
+    if not isinstance(X, (str, Path)):
+        return X
+    path = Path(X)
+    if not path.is_file():
+        raise DataError(f"no data file {str(X)!r}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as arrays:
+                names = list(arrays.files)
+                return arrays["x" if "x" in names else names[0]]
+        import pandas as pd
+
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, low_memory=False)
+    except ValueError as exc:
+        raise DataError(f"{path} cannot be read: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - pandas' parse errors have no common base
+        raise DataError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def iter_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Any]:
+    """A CSV file in chunks of ``rows`` (other files at once)."""
+    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        import pandas as pd
+
+        try:
+            yield from pd.read_csv(path, chunksize=rows, low_memory=False)
+        except Exception as exc:  # noqa: BLE001 - see read_data
+            raise DataError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from None
+        return
+    yield read_data(path)
+
+
+def _source(X: Any) -> str:
+    return f"{X}" if isinstance(X, (str, Path)) else "the input"

@@ -1,0 +1,279 @@
+"""Tables into datasets: a target column into classes or numbers, the other columns into
+features by their schema (:class:`automl.schema.InputSchema`) and nothing else.
+
+Used by the ``csv`` and ``parquet`` loaders of :mod:`automl_plugins.data_files`, by
+``automl.search(data=DataFrame, target=...)`` and by any dataset plugin
+(``automl.plugin.table_dataset``). **What is fitted where**: a loader returns the whole
+dataset and the engine splits it afterwards, so nothing here may learn from the values of
+rows that end up in the validation or test split. Categorical columns are one-hot encoded
+over their set of values (part of each column's schema; the target is never looked at; a
+missing value is a category of its own, ``column=(missing)``), numeric columns pass
+through with missing values kept as ``NaN``. What is fitted from value statistics happens
+inside each trial on the training split only (the scikit-learn trainers' imputation and
+scaling, ``TorchTrainer(standardize=True)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.data import Dataset, Task
+from automl.errors import DataError
+from automl.hints import did_you_mean
+from automl.log import get_logger
+from automl.schema import MISSING, InputSchema, TableColumn, label_text, labels_of
+
+__all__ = ["MAX_CLASSES_GUESSED", "TASKS", "encode_target", "names_arg", "shown",
+           "table_dataset"]
+
+logger = get_logger(__name__)
+
+TASKS: tuple[Task, ...] = ("classification", "regression")
+MAX_CLASSES_GUESSED = 20  # integer targets with at most this many values: classification
+
+
+# -- arguments -------------------------------------------------------------------------------
+
+def names_arg(value: Any, arg: str, source: str) -> list[str]:
+    """A list of column names from the spec (a single name is accepted too)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Sequence) and all(isinstance(v, (str, int)) for v in value):
+        return [str(v) for v in value]
+    raise DataError(f"{source}: {arg} must be a list of column names, got {value!r}")
+
+
+def _check_columns(names: list[str], columns: list[str], arg: str, source: str) -> None:
+    for name in names:
+        if name not in columns:
+            raise DataError(f"{source}: {arg} names column {name!r}, which the file does not "
+                            f"have{did_you_mean(name, columns)}; columns: {shown(columns)}")
+
+
+def shown(items: Sequence[str], limit: int = 12) -> str:
+    head = ", ".join(str(i) for i in items[:limit])
+    return head + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def _rows(mask: np.ndarray, limit: int = 5) -> str:
+    """1-based row numbers (data rows, after any header) of the first hits of ``mask``."""
+    rows = np.flatnonzero(mask)[:limit] + 1
+    more = ", ..." if mask.sum() > limit else ""
+    return ", ".join(str(r) for r in rows) + more
+
+
+# -- targets ---------------------------------------------------------------------------------
+
+def encode_target(values: Any, *, task: str | None, classes: Any, source: str,
+                  column: str = "target") -> tuple[np.ndarray, Task, tuple[str, ...]]:
+    """Targets to ``(y, task, class_names)``: class indices in a fixed order, or floats.
+
+    ``task`` ``None`` guesses: text and booleans are classes, integers with at most
+    ``MAX_CLASSES_GUESSED`` distinct values are classes, other numbers a regression
+    target. Classes are ordered as ``classes`` lists them, else sorted (numerically when
+    they are numbers).
+    """
+    s = pd.Series(np.asarray(values) if not isinstance(values, pd.Series) else values)
+    missing = s.isna().to_numpy()
+    if missing.any():
+        raise DataError(f"{source}: {column} is missing in {int(missing.sum())} row(s) (rows "
+                        f"{_rows(missing)}); drop those rows or fill them in")
+    numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+    if task is None:
+        task = "regression" if numeric else "classification"
+        if numeric:
+            v = s.to_numpy(dtype=np.float64)
+            n_values = len(np.unique(v))
+            if np.isfinite(v).all() and (v == np.round(v)).all() and n_values <= \
+                    MAX_CLASSES_GUESSED:
+                task = "classification"
+            logger.info("%s: %s has %d distinct %s values: a %s task (set task: to change it)",
+                        source, column, n_values,
+                        "integer" if task == "classification" else "numeric", task)
+    if task not in TASKS:
+        raise DataError(f"{source}: task must be classification or regression, got {task!r}")
+    if task == "regression":
+        if not numeric:
+            example = s[pd.to_numeric(s, errors="coerce").isna()].iloc[0]
+            raise DataError(f"{source}: {column} is not numeric (for example {example!r}), so "
+                            f"it cannot be a regression target; set task: classification")
+        y = s.to_numpy(dtype=np.float64)
+        if not np.isfinite(y).all():
+            raise DataError(f"{source}: {column} holds infinite values (rows "
+                            f"{_rows(~np.isfinite(y))})")
+        return y.astype(np.float32), "regression", ()
+    return _classes(s, classes, numeric, source, column)
+
+
+def _classes(s: pd.Series, classes: Any, numeric: bool, source: str, column: str
+             ) -> tuple[np.ndarray, Task, tuple[str, ...]]:
+    labels = labels_of(s)
+    found = labels.unique().tolist()
+    if classes is not None:
+        if isinstance(classes, str) or not isinstance(classes, Sequence):
+            raise DataError(f"{source}: classes must be a list, got {classes!r}")
+        order = [label_text(c) for c in classes]
+        if len(set(order)) != len(order):
+            raise DataError(f"{source}: classes lists a class twice: {order}")
+        unknown = sorted(set(found) - set(order))
+        if unknown:
+            raise DataError(f"{source}: {column} holds values missing from classes: "
+                            f"{shown(unknown)}")
+        unused = [c for c in order if c not in set(found)]
+        if unused:
+            raise DataError(f"{source}: classes lists {shown(unused)}, which no row has")
+    elif numeric:
+        order = [label_text(v) for v in sorted(s.unique().tolist())]
+    else:
+        order = sorted(found)
+    if len(order) < 2:
+        raise DataError(f"{source}: {column} has a single class ({order[0]!r}); "
+                        "classification needs at least two")
+    index = {c: i for i, c in enumerate(order)}
+    y = labels.map(index).to_numpy(dtype=np.int64)
+    counts = np.bincount(y, minlength=len(order))
+    lonely = [f"{order[i]!r}" for i in np.flatnonzero(counts < 2)]
+    if lonely:
+        raise DataError(f"{source}: class {', '.join(lonely)} of {column} has a single row; "
+                        "every class needs rows to train and to validate on (at least 3 for "
+                        "a stratified train/val/test split): add rows or drop the class")
+    return y, "classification", tuple(order)
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+def table_dataset(frame: pd.DataFrame, *, name: str, target: str, task: str | None = None,
+                  features: Any = None, drop: Any = None, categorical: Any = None,
+                  classes: Any = None, max_categories: int = 100,
+                  source: str | None = None) -> Dataset:
+    """A :class:`Dataset` from a table: the ``target`` column and the feature columns.
+
+    Features are every other column unless ``features`` lists them; ``drop`` removes some.
+    Numeric and boolean columns are numeric (missing values stay ``NaN``); text and
+    categorical columns, and those listed in ``categorical``, are one-hot encoded as
+    ``column=value``. A column of more than ``max_categories`` distinct values (an
+    identifier, most likely) is an error. ``classes`` orders the target's classes.
+    """
+    source = source or f"dataset {name!r}"
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    columns = list(frame.columns)
+    if not columns:
+        raise DataError(f"{source}: the file has no columns")
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if dupes:
+        raise DataError(f"{source}: column names appear twice: {shown(dupes)}")
+    if len(frame) == 0:
+        raise DataError(f"{source}: the file has a header but no data rows")
+    if not isinstance(target, str) or not target:
+        raise DataError(f"{source}: target must name the column to predict")
+    if target not in columns:
+        raise DataError(f"{source}: no target column {target!r}{did_you_mean(target, columns)}; "
+                        f"columns: {shown(columns)}")
+    chosen = names_arg(features, "features", source)
+    dropped = names_arg(drop, "drop", source)
+    forced = names_arg(categorical, "categorical", source)
+    for arg, names in (("features", chosen), ("drop", dropped), ("categorical", forced)):
+        _check_columns(names, columns, arg, source)
+    if target in chosen or target in forced:
+        raise DataError(f"{source}: the target column {target!r} cannot be a feature")
+    if not isinstance(max_categories, int) or max_categories < 2:
+        raise DataError(f"{source}: max_categories must be an integer >= 2")
+
+    y, task_, class_names = encode_target(frame[target], task=task, classes=classes,
+                                          source=source, column=f"target column {target!r}")
+    feats = [c for c in (chosen or columns) if c != target and c not in dropped]
+    numeric, categorical_cols, empty = _column_kinds(frame, feats, set(forced), source)
+    if empty:
+        logger.warning("%s: column(s) %s hold no values and are dropped", source, shown(empty))
+    for col in categorical_cols:
+        n_values = frame[col].nunique(dropna=True)
+        if n_values > max_categories:
+            raise DataError(
+                f"{source}: categorical column {col!r} has {n_values} distinct values (more "
+                f"than max_categories={max_categories}); if it is an identifier drop it "
+                f"(drop: [{col}]), else raise max_categories")
+    if not numeric and not categorical_cols:
+        raise DataError(f"{source}: no feature columns left besides the target")
+
+    schema = InputSchema.table(
+        [TableColumn(c, "numeric") for c in numeric]
+        + [TableColumn(c, "categorical", _categories(frame[c])) for c in categorical_cols],
+        task=task_, ignored=[c for c in columns if c not in numeric and c not in
+                             categorical_cols and c != target],
+        classes=class_names, class_type=_target_type(frame[target]), target=target)
+    x, names = schema.encode(frame, source), list(schema.feature_names)
+    n_missing = int(np.isnan(x).sum())
+    if n_missing:
+        cols = [c for c in numeric if frame[c].isna().any()]
+        logger.warning("%s: %d missing value(s) in numeric column(s) %s; the scikit-learn "
+                       "trainers impute them from each trial's training split, a torch "
+                       "model needs complete data", source, n_missing, shown(cols))
+    logger.info("%s: %d rows, %d numeric + %d categorical columns -> %d features, %s%s",
+                source, len(y), len(numeric), len(categorical_cols), x.shape[1], task_,
+                f" with {len(class_names)} classes" if class_names else "")
+    return Dataset(name=name, x=x, y=y, task=task_, feature_names=tuple(names),
+                   class_names=class_names, schema=schema)
+
+
+def _column_kinds(frame: pd.DataFrame, feats: list[str], forced: set[str], source: str
+                  ) -> tuple[list[str], list[str], list[str]]:
+    numeric: list[str] = []
+    categorical: list[str] = []
+    empty: list[str] = []
+    for col in feats:
+        s = frame[col]
+        if s.isna().all():
+            empty.append(col)
+        elif col in forced:
+            categorical.append(col)
+        elif pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            numeric.append(col)
+        elif pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
+            raise DataError(f"{source}: column {col!r} holds dates or times; turn it into "
+                            f"numbers or drop it (drop: [{col}])")
+        elif _numbers_as_text(s, col, source):
+            frame[col] = pd.to_numeric(s)
+            numeric.append(col)
+        else:
+            categorical.append(col)
+    return numeric, categorical, empty
+
+
+def _numbers_as_text(s: pd.Series, col: str, source: str) -> bool:
+    """True for a text column whose values are all numbers; an error for one whose values
+    are nearly all numbers (a stray ``?`` or ``n/a`` is much likelier than a category)."""
+    present = s.notna().to_numpy()
+    parsed = pd.to_numeric(s, errors="coerce").notna().to_numpy()
+    bad = present & ~parsed
+    if not bad.any():
+        return True
+    if bad.sum() <= 0.1 * present.sum() and parsed.any():
+        example = s[bad].iloc[0]
+        raise DataError(f"{source}: column {col!r} is numeric but for {int(bad.sum())} value(s) "
+                        f"such as {example!r} (rows {_rows(bad)}); mark them missing "
+                        f"(csv: na_values: [{example!r}]) or list the column in categorical")
+    return False
+
+
+def _categories(values: pd.Series) -> tuple[str, ...]:
+    """A categorical column's categories as one-hot encoding sorts them; a missing value is
+    a category of its own where the column has one."""
+    labels = labels_of(values).fillna(MISSING)
+    return tuple(sorted(labels.unique().tolist()))
+
+
+def _target_type(values: pd.Series) -> str:
+    """What type the target's labels had, to give predictions back as such."""
+    if pd.api.types.is_bool_dtype(values):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(values):
+        v = values.dropna().to_numpy(dtype=np.float64)
+        return "int" if (v == np.round(v)).all() else "float"
+    return "str"

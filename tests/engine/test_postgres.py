@@ -1,0 +1,80 @@
+"""Several machines on one PostgreSQL study: `automl worker` processes sharing the budget.
+
+Needs a PostgreSQL server: `.ci/run` starts a throwaway one (scripts/test-postgres.sh) and
+exports AUTOML_TEST_POSTGRES_URL. Without it these tests are skipped, except in CI, where
+a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+
+import pytest
+
+import automl
+from automl.engine.controller import Controller
+from automl.engine.keys import TRIAL_RESULT
+from automl.spec import load_spec
+from tests.helpers import SLOW_SPEC, run_cli, wait_for
+from tests.helpers import WriteSpec as Spec
+
+URL = os.environ.get("AUTOML_TEST_POSTGRES_URL")
+if os.environ.get("CI") and not URL:
+    raise RuntimeError("CI must run the PostgreSQL tests: AUTOML_TEST_POSTGRES_URL is not set")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not URL, reason="no PostgreSQL (AUTOML_TEST_POSTGRES_URL)")]
+
+
+def _create(write_spec: Spec, trials: int) -> str:
+    """The first process creates the schema and the study, before any worker starts."""
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    spec = load_spec(write_spec(SLOW_SPEC), {"execution.storage": str(URL), "study": name,
+                                        "budget.trials": str(trials)})
+    Controller(spec).open().close()
+    return name
+
+
+def _states(name: str) -> list[str]:
+    return [t.state.name for t in automl.load_study(name, URL).trials]
+
+
+def test_two_workers_finish_one_study_with_the_exact_budget(worker_env: dict[str, str],
+                                                            write_spec: Spec) -> None:
+    name = _create(write_spec, trials=6)
+    runs = [run_cli(["worker", "--study", name, "--storage", str(URL), "--workers", "1"],
+                 worker_env) for _ in range(2)]
+    outs = [run.communicate(timeout=240)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outs
+    states = _states(name)
+    # when both asked for the budget's last trial at once, the newer one was given back to
+    # the queue untrained (WAITING): the budget is exact either way
+    assert states.count("COMPLETE") == 6 and set(states) <= {"COMPLETE", "WAITING"}, states
+    ran = [int(out.split(" run now")[0].rsplit("; ", 1)[-1]) for out in outs]
+    assert sum(ran) == 6 and min(ran) >= 1, outs  # both took part
+    frame = automl.leaderboard(name, URL)
+    assert len(frame) == 6 and list(frame["rank"]) == list(range(1, 7))
+
+
+def test_kill_9_of_a_worker_leaves_its_trial_failed_and_retried_by_the_other(
+        worker_env: dict[str, str], write_spec: Spec) -> None:
+    name = _create(write_spec, trials=6)
+    # the victim's trials take 10 x 5 s, so the one it holds is surely running when killed
+    victim = run_cli(["worker", "--study", name, "--storage", str(URL), "--workers", "1"],
+                  {**worker_env, "AUTOML_TEST_EPOCH_S": "5"}, start_new_session=True)
+    wait_for(lambda: "RUNNING" in _states(name), timeout=120)
+    survivor = run_cli(["worker", "--study", name, "--storage", str(URL), "--workers", "1"],
+                    worker_env)
+    wait_for(lambda: "COMPLETE" in _states(name), timeout=120)
+    assert _states(name)[0] == "RUNNING"  # the victim's
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.communicate(timeout=30)
+    out, _ = survivor.communicate(timeout=240)
+    assert survivor.returncode == 0, out
+    study = automl.load_study(name, URL)
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert len(complete) == 6  # the budget, exactly
+    assert len(failed) == 1 and TRIAL_RESULT not in failed[0].user_attrs  # failed by heartbeat
+    assert failed[0].params in [t.params for t in complete]  # and retried
