@@ -36,9 +36,7 @@ def as_dataset(data: Any, *, target: str | None = None, task: str | None = None,
     if hasattr(data, "columns") and hasattr(data, "iloc"):
         if not target:
             raise UsageError("data is a DataFrame: give target= the column to predict")
-        from automl.tables import table_dataset
-
-        return table_dataset(data, name=name, target=target, task=task, source="data")
+        return _table(data, target, task, name)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = data
         if target is not None:
@@ -50,7 +48,10 @@ def as_dataset(data: Any, *, target: str | None = None, task: str | None = None,
             column = "__target__" if "target" in frame.columns else "target"
             frame[column] = pd.Series(np.asarray(y), index=frame.index)
             return _renamed(_table(frame, column, task, name), column)
-        return _arrays(np.asarray(x), np.asarray(y), task, name)
+        from automl.tables import array_dataset
+
+        return array_dataset(np.asarray(x), np.asarray(y), name=name, source="data", task=task,
+                             x_label="X", y_label="y")
     raise UsageError(f"data must be a pandas DataFrame (with target=), a pair (X, y) or a "
                      f"Dataset, not {type(data).__name__}")
 
@@ -70,27 +71,6 @@ def _renamed(dataset: Dataset, column: str) -> Dataset:
         schema = replace(schema, target=None,
                          ignored=tuple(c for c in schema.ignored if c != column))
     return replace(dataset, schema=schema)
-
-
-def _arrays(x: np.ndarray, y: np.ndarray, task: str | None, name: str) -> Dataset:
-    from automl.tables import encode_target
-
-    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise DataError(f"data: X must hold numbers, got {x.dtype}")
-    if x.ndim == 1:
-        x = x[:, None]
-    if len(x) != len(y):
-        raise DataError(f"data: {len(x)} rows in X but {len(y)} in y")
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y.ravel()
-    if y.ndim != 1:
-        raise DataError(f"data: y must be 1-D (one target per row), got shape {y.shape}")
-    features = x.astype(np.float32)
-    if np.isinf(features).any():
-        raise DataError("data: X holds infinite values")
-    target, task_, classes = encode_target(y, task=task, classes=None, source="data",
-                                           column="y")
-    return Dataset(name=name, x=features, y=target, task=task_, class_names=classes)
 
 
 def fingerprint(dataset: Dataset) -> str:

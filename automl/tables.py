@@ -146,6 +146,39 @@ def _classes(s: pd.Series, classes: Any, numeric: bool, source: str, column: str
     return y, "classification", tuple(order)
 
 
+# -- arrays ----------------------------------------------------------------------------------
+
+def array_dataset(xs: np.ndarray, ys: np.ndarray, *, name: str, source: str,
+                  task: str | None = None, classes: Any = None, x_label: str = "x",
+                  y_label: str = "y") -> Dataset:
+    """A :class:`Dataset` from a feature array and a target array (the npz loader's and
+    ``automl.search(data=(X, y))``'s checks). Features of ``(n, features)`` are tabular,
+    ``(n, channels, height, width)`` images; ``(n, height, width)`` gets one channel and
+    ``(n,)`` one feature. ``x_label``/``y_label`` name the arrays in messages."""
+    if not (np.issubdtype(xs.dtype, np.number) or xs.dtype == np.bool_):
+        raise DataError(f"{source}: {x_label} is {xs.dtype}, not numbers")
+    if xs.ndim == 0 or len(xs) == 0:
+        raise DataError(f"{source}: {x_label} is empty")
+    if ys.ndim == 2 and ys.shape[1] == 1:
+        ys = ys.ravel()
+    if ys.ndim != 1:
+        raise DataError(f"{source}: {y_label} must be 1-D (one target per row), got shape "
+                        f"{ys.shape}")
+    if len(xs) != len(ys):
+        raise DataError(f"{source}: {len(xs)} rows in {x_label.removeprefix('array ')} but "
+                        f"{len(ys)} in {y_label.removeprefix('array ')}")
+    features = xs.astype(np.float32)
+    if features.ndim == 1:
+        features = features[:, None]
+    elif features.ndim == 3:
+        features = features[:, None, :, :]
+    if np.isinf(features).any():
+        raise DataError(f"{source}: {x_label} holds infinite values")
+    target, task_, class_names = encode_target(ys, task=task, classes=classes, source=source,
+                                               column=y_label)
+    return Dataset(name=name, x=features, y=target, task=task_, class_names=class_names)
+
+
 # -- tables ----------------------------------------------------------------------------------
 
 def table_dataset(frame: pd.DataFrame, *, name: str, target: str, task: str | None = None,

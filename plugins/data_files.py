@@ -35,6 +35,7 @@ from automl.plugin import (
     Dataset,
     DatasetLoader,
     RegisterDataset,
+    array_dataset,
     did_you_mean,
     encode_target,
     get_logger,
@@ -158,27 +159,8 @@ def load_npz(*, path: str, x: str = "x", y: str = "y", task: str | None = None,
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
             raise DataError(f"{source} cannot be read as .npz of plain arrays: {exc}"
                             ) from None
-    if not (np.issubdtype(xs.dtype, np.number) or xs.dtype == np.bool_):
-        raise DataError(f"{source}: array {x!r} is {xs.dtype}, not numbers")
-    if xs.ndim == 0 or len(xs) == 0:
-        raise DataError(f"{source}: array {x!r} is empty")
-    if ys.ndim == 2 and ys.shape[1] == 1:
-        ys = ys.ravel()
-    if ys.ndim != 1:
-        raise DataError(f"{source}: array {y!r} must be 1-D (one target per row), got shape "
-                        f"{ys.shape}")
-    if len(xs) != len(ys):
-        raise DataError(f"{source}: {len(xs)} rows in {x!r} but {len(ys)} in {y!r}")
-    features = xs.astype(np.float32)
-    if features.ndim == 1:
-        features = features[:, None]
-    elif features.ndim == 3:
-        features = features[:, None, :, :]
-    if np.isinf(features).any():
-        raise DataError(f"{source}: array {x!r} holds infinite values")
-    target, task_, class_names = encode_target(ys, task=task, classes=classes, source=source,
-                                               column=f"array {y!r}")
-    return Dataset(name=file.stem, x=features, y=target, task=task_, class_names=class_names)
+    return array_dataset(xs, ys, name=file.stem, source=source, task=task, classes=classes,
+                         x_label=f"array {x!r}", y_label=f"array {y!r}")
 
 
 # -- images ----------------------------------------------------------------------------------

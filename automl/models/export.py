@@ -51,7 +51,6 @@ def export_trial(study: str, trial: int | None = None, *, storage: str | None = 
     from automl.engine.studies import default_report_dir, load_study, resolve_storage
     from automl.engine.study_setup import stored_spec
     from automl.plugin.host import get_plugin_host
-    from automl.reports import artifacts
 
     url = resolve_storage(study, storage)
     optuna_study = load_study(study, url)
@@ -73,7 +72,7 @@ def export_trial(study: str, trial: int | None = None, *, storage: str | None = 
 
     splits = load_splits(spec, host)
     with tempfile.TemporaryDirectory(prefix="automl-export-") as tmp:
-        checkpoint = _kept_checkpoint(report_dir, number, artifacts.checkpoint_path)
+        checkpoint = _kept_checkpoint(report_dir, number)
         if checkpoint is None:
             checkpoint = Path(tmp) / "model.pt"
             _retrain(spec, host, splits, number, params, result, checkpoint, progress)
@@ -118,9 +117,11 @@ def _trial_number(study: Any, trial: int | None, trials: list[Any]) -> int:
     return trial
 
 
-def _kept_checkpoint(report_dir: Path, number: int,
-                     checkpoint_path: Callable[[Path, int], Path]) -> Path | None:
-    path = checkpoint_path(report_dir, number)
+def _kept_checkpoint(report_dir: Path, number: int) -> Path | None:
+    """Trial ``number``'s weights where the search kept them: its checkpoint, or ``best/``."""
+    from automl.reports import artifacts
+
+    path = artifacts.checkpoint_path(report_dir, number)
     if path.is_file():
         return path
     best = report_dir / "best"

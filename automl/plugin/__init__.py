@@ -30,8 +30,9 @@ What is here, by job:
   :class:`TrialData`, :data:`Task`; :class:`InputSchema` and :class:`TableColumn` (how raw
   input becomes features: saved with every model so new data is encoded the same way),
   :func:`label_text`, :func:`labels_of`, :data:`MISSING`; :func:`table_dataset` (a
-  DataFrame into a dataset, as the CSV loader does), :func:`encode_target` and
-  :func:`load_saved_dataset` (data given to ``automl.search(data=...)``).
+  DataFrame into a dataset, as the CSV loader does), :func:`array_dataset` (arrays into a
+  dataset, as the npz loader does), :func:`encode_target` and :func:`load_saved_dataset`
+  (data given to ``automl.search(data=...)``).
 - **Search algorithms**: :class:`SamplerPlugin`, :class:`PrunerPlugin`,
   :class:`SearchContext`, :class:`AlgorithmError`, and the param types a sampler may walk
   (:class:`Space`, :class:`FloatParam`, :class:`IntParam`, :class:`CategoricalParam`,
@@ -100,7 +101,7 @@ if TYPE_CHECKING:
         RepeatBlock,
         Space,
     )
-    from automl.tables import encode_target, table_dataset
+    from automl.tables import array_dataset, encode_target, table_dataset
     from automl.training import BuildModel, TorchTrainer
 
     RegisterTrainer = Callable[[Trainer], None]
@@ -123,7 +124,7 @@ _EXPORTS = {
     "ExecutionOptions": "automl.execution.options",
     **dict.fromkeys(("InputSchema", "MISSING", "TableColumn", "label_text", "labels_of"),
                     "automl.schema"),
-    **dict.fromkeys(("encode_target", "table_dataset"), "automl.tables"),
+    **dict.fromkeys(("array_dataset", "encode_target", "table_dataset"), "automl.tables"),
     "load_saved_dataset": "automl.saved_data",
     **dict.fromkeys(("classification_metrics", "regression_metrics"), "automl.metrics"),
     **dict.fromkeys(("AlgorithmError", "PrunerPlugin", "SamplerPlugin", "SearchContext"),
@@ -142,6 +143,7 @@ _EXPORTS = {
 
 __all__ = [
     "AlgorithmError",
+    "array_dataset",
     "BuildModel",
     "CategoricalParam",
     "check_dataset",

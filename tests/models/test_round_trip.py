@@ -4,7 +4,8 @@ Each case searches (one or two tiny trials), writes the *raw* rows of the test s
 CSV (as a user would have them: pixel values 0-16, category names, empty cells), then
 predicts on it with ``automl.load`` in a fresh Python process and with ``automl predict``.
 Both must give what the trainer itself gives on the test split, and the test metric the
-search stored.
+search stored; so must the ONNX model that ``automl export --format onnx`` writes, run by
+onnxruntime on those rows as :meth:`automl.models.Model.encode` encodes them.
 """
 
 from __future__ import annotations
@@ -100,6 +101,19 @@ def _match_rows(encoded: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return np.array([index[key(row)] for row in wanted.reshape(len(wanted), -1)])
 
 
+def _onnx_outputs(case: str, raw_rows: pd.DataFrame, model: Any, out: Path) -> np.ndarray:
+    """``automl export CASE --format onnx``, run by onnxruntime on ``raw_rows`` as
+    ``model.encode`` encodes them."""
+    ort = pytest.importorskip("onnxruntime")
+    done = subprocess.run([AUTOML, "export", case, "--format", "onnx", "--out", str(out)],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert read_bundle(out).trial == model.record.trial  # the best trial, as best/ holds it
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    (output,) = session.run(None, {"x": model.encode(raw_rows).astype(np.float32)})
+    return np.asarray(output, dtype=np.float64)
+
+
 def _fresh_load(source: str, data: Path, out: Path, regression: bool) -> np.ndarray:
     """``automl.load(source).predict_proba(data)`` (``predict`` for regression) in a new
     Python process."""
@@ -150,6 +164,16 @@ def test_load_and_predict_give_the_trainers_test_predictions(case: str, in_tmp: 
     assert cli.returncode == 0, cli.stderr
     preds = pd.read_csv(in_tmp / "preds.csv")
     assert len(preds) == len(test_y)
+
+    onnx = _onnx_outputs(case, raw.iloc[rows].drop(columns=[target]), run.best,
+                         in_tmp / "onnx")
+    # float32 in the graph where predict computes in float64 (test_onnx.py's tolerances);
+    # k-nearest neighbours may swap two neighbours at nearly one distance.
+    close = (np.isclose(onnx, expected, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(expected).max()))
+             if regression else np.isclose(onnx, expected, rtol=0.0, atol=1e-4).all(axis=1))
+    assert close.mean() >= (0.95 if trainer_name == "knn" else 1.0), (
+        f"ONNX agrees on {close.mean():.1%} of the test rows; worst difference "
+        f"{np.abs(onnx - expected).max():.3g}")
 
     metrics = bundle.metrics
     if regression:
