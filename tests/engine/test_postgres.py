@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn import datasets
 
 import automl
 from automl.engine.controller import Controller
@@ -21,6 +27,7 @@ from tests.helpers import SLOW_SPEC, run_cli, wait_for
 from tests.helpers import WriteSpec as Spec
 
 URL = os.environ.get("AUTOML_TEST_POSTGRES_URL")
+AUTOML = str(Path(sys.executable).with_name("automl"))
 if os.environ.get("CI") and not URL:
     raise RuntimeError("CI must run the PostgreSQL tests: AUTOML_TEST_POSTGRES_URL is not set")
 pytestmark = [pytest.mark.slow,
@@ -78,3 +85,34 @@ def test_kill_9_of_a_worker_leaves_its_trial_failed_and_retried_by_the_other(
     assert len(complete) == 6  # the budget, exactly
     assert len(failed) == 1 and TRIAL_RESULT not in failed[0].user_attrs  # failed by heartbeat
     assert failed[0].params in [t.params for t in complete]  # and retried
+
+
+def test_predict_and_export_read_a_postgresql_study(in_tmp: Path) -> None:
+    """``automl predict STUDY --storage URL --trial N`` and ``automl.load(study=...,
+    storage=...)`` on a study that lives on the server: the trial is trained again from
+    its params (top_k 1 keeps only the best trial's weights) and predicts well."""
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    spec = {"study": name, "trainer": "knn", "dataset": {"name": "iris"},
+            "objective": {"metric": "val_accuracy", "direction": "maximize"},
+            "budget": {"trials": 3, "max_epochs": 1}, "sampler": {"name": "random", "seed": 0},
+            "execution": {"workers": 0, "storage": str(URL)},
+            "params": {"n_neighbors": {"type": "int", "low": 1, "high": 15}},
+            "report": {"top_k": 1}}
+    run = automl.search(spec, progress=False)
+    other = next(n for n in range(3) if n != run.best_trial["number"])
+    iris = datasets.load_iris(as_frame=True).frame
+    iris.drop(columns=["target"]).to_csv(in_tmp / "new.csv", index=False)
+
+    done = subprocess.run([AUTOML, "predict", name, "--storage", str(URL), "--trial",
+                           str(other), "--data", "new.csv", "--out", "p.csv"],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    preds = pd.read_csv(in_tmp / "p.csv")
+    model = automl.load(study=name, trial=other, storage=str(URL))
+    assert model.record.trial == other
+    names = np.asarray(datasets.load_iris().target_names)
+    assert preds["prediction"].tolist() == list(model.predict(in_tmp / "new.csv"))
+    assert np.mean(preds["prediction"].to_numpy() == names[iris["target"]]) > 0.8
+    missing = subprocess.run([AUTOML, "predict", name, "--storage", str(URL), "--trial", "9",
+                              "--data", "new.csv"], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no trial 9" in missing.stderr, missing.stderr
