@@ -77,6 +77,32 @@ class SearchRun:
             return None
         return Model.from_folder(self.report_dir / "best")
 
+    @cached_property
+    def ensemble(self) -> Model | None:
+        """The ensemble of the top trials (``ensemble/`` in the report folder, where the
+        spec's ``ensemble`` is on), or ``None``."""
+        from automl.models.ensemble import ENSEMBLE_FILE, EnsembleModel
+
+        folder = self.report_dir / "ensemble"
+        return EnsembleModel.from_folder(folder) if (folder / ENSEMBLE_FILE).is_file() else None
+
+    @property
+    def best_model(self) -> Model | None:
+        """The model to use: the ensemble where it scores better on validation than the
+        best trial (the selection's own split, so an optimistic comparison, as AutoGluon's
+        and auto-sklearn's), else the best trial's."""
+        ensemble, best = self.ensemble, self.best
+        if ensemble is None or best is None or self.best_trial is None:
+            return best
+        from automl.reports import objectives
+
+        metric = objectives(self.study)[0]
+        mine, theirs = ensemble.metrics.get(metric["metric"]), self.best_trial["values"][0]
+        if mine is None:
+            return best
+        better = mine > theirs if metric["direction"] == "maximize" else mine < theirs
+        return ensemble if better else best
+
     def __repr__(self) -> str:
         best = ""
         if self.best_trial:

@@ -65,7 +65,35 @@ def build_cnn(params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: i
     return nn.Sequential(*layers)
 
 
+# The default search space: search_spaces/cnn.yaml's params, which build_cnn and the loop
+# read (``n_conv`` only sizes the ``conv`` block; ``momentum`` only for SGD).
+SPACE: dict[str, Any] = {
+    "lr": {"type": "float", "low": 1e-4, "high": 3e-2, "log": True},
+    "batch_size": [32, 64, 128],
+    "optimizer": ["adam", "sgd"],
+    "momentum": {"type": "float", "low": 0.5, "high": 0.99, "when": {"optimizer": "sgd"}},
+    "weight_decay": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True},
+    "n_conv": {"type": "int", "low": 1, "high": 3},
+    "conv": {"repeat": "n_conv",
+             "params": {"channels": {"type": "int", "low": 8, "high": 64, "log": True},
+                        "kernel": [3, 5]}},
+    "dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": 0.05},
+    "activation": "relu",
+}
+# cnn.yaml's known-good first trial (val accuracy about 0.98 on digits within 30 epochs):
+# two small conv blocks, as cheap as build_cnn's default single block of 32.
+CONFIG: dict[str, Any] = {
+    "lr": 0.003, "batch_size": 64, "optimizer": "adam", "weight_decay": 1e-5, "n_conv": 2,
+    "conv": [{"channels": 16, "kernel": 3}, {"channels": 32, "kernel": 3}], "dropout": 0.1,
+    "activation": "relu",
+}
+# A trial at CONFIG relative to a scikit-learn logistic regression on the same data: 45x
+# on digits, one core, 30 epochs (see the costs in automl_plugins.sklearn_models).
+COST = 50.0
+
+
 @hookimpl
 def register_trainers(register: RegisterTrainer) -> None:
     register(TorchTrainer("cnn", build_cnn, tasks=("classification", "regression"),
-                          description="convolutional network for images (conv blocks)"))
+                          description="convolutional network for images (conv blocks)",
+                          space=SPACE, config=CONFIG, cost=COST))

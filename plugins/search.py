@@ -17,6 +17,7 @@ from automl.plugin import (
     CategoricalParam,
     FixedParam,
     FloatParam,
+    GroupBlock,
     IntParam,
     PrunerPlugin,
     RegisterPruner,
@@ -100,6 +101,10 @@ def grid_of(space: Space, prefix: str = "", counts: dict[str, int] | None = None
             n = int(round((param.high - param.low) / param.step))
             grid[flat] = [float(v) for v in np.round(param.low + np.arange(n + 1) * param.step,
                                                      12)]
+        elif isinstance(param, GroupBlock):
+            # Optuna's grid is one product of every param; one trainer's grid is not another's.
+            raise AlgorithmError("name", "grid sampler: a search over several trainers has no "
+                                         "single grid; use tpe, random or qmc")
         elif isinstance(param, RepeatBlock):
             count = param.repeat if isinstance(param.repeat, int) else counts.get(param.repeat, 0)
             for i in range(count):

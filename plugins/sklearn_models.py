@@ -18,6 +18,18 @@ of valid names. The trainers read a few themselves:
   on the validation split.
 - ``random_forest``: ``n_estimators`` (100), added ``trees_per_epoch`` (10) at a time, in
   at most ``budget.max_epochs`` epochs.
+- ``svm``: ``gamma_mode``: ``scale`` sets scikit-learn's ``gamma="scale"``, ``fixed`` takes
+  the float ``gamma`` (one param cannot be both ``"scale"`` and a log range in a space).
+- ``knn``: an ``n_neighbors`` above the training rows is lowered to their number, so a
+  space's range fits a small training split too.
+
+**Default search spaces.** Every trainer is an :class:`automl.plugin.HasDefaultSpace`:
+``default_space(task)`` is the space a search over several trainers samples when the spec
+names no params for it, ``default_config(task)`` the configuration it tries first
+(scikit-learn's defaults, but where a log range cannot reach them: ``l2_regularization``
+1e-10 for 0), and ``cost`` orders those first trials. The spaces follow auto-sklearn's and
+FLAML's choices, with data-independent bounds; the numbers of trees and boosting
+iterations are not searched, since they grow per epoch and early stopping picks them.
 
 **Preprocessing, fitted on the training split only** (nothing is learnt from validation
 or test rows): images are flattened; for ``logistic``, ``ridge``, ``svm`` and ``knn``
@@ -63,6 +75,7 @@ from automl.plugin import (
     TrialFailed,
     hookimpl,
 )
+from automl.training.trainer import PerTask, default_space_attributes
 from automl_plugins.sklearn_fitted import (
     FittedModel,
     flatten_rows,
@@ -145,16 +158,26 @@ class SklearnTrainer:
         scale: impute missing values and standardize non-binary columns (models that
             need it: linear, kernel and distance based).
         growth: how the estimator grows between epochs (``None``: one epoch).
+        space: the default search space (a spec's ``params:`` section, YAML form), one
+            mapping or a function of the task; with ``config`` it makes the trainer a
+            :class:`automl.plugin.HasDefaultSpace`.
+        config: one configuration inside ``space`` (mapping or function of the task), the
+            first a search tries.
+        cost: the relative cost of a trial at ``config`` (1: a linear model; default 1).
     """
 
     def __init__(self, name: str, build: BuildEstimator, *, tasks: tuple[Task, ...],
-                 description: str, scale: bool = False, growth: Growth | None = None) -> None:
+                 description: str, scale: bool = False, growth: Growth | None = None,
+                 space: PerTask | None = None, config: PerTask | None = None,
+                 cost: float | None = None) -> None:
         self.name = name
         self.build = build
         self.tasks = tasks
         self.description = description
         self.scale = scale
         self.growth = growth
+        # Set only when given: isinstance(trainer, HasDefaultSpace) checks that they exist.
+        self.__dict__.update(default_space_attributes(name, tasks, space, config, cost))
 
     def _estimator(self, task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
         own = {self.growth.param, self.growth.chunk_param} if self.growth else set()
@@ -193,6 +216,7 @@ class SklearnTrainer:
             y_std = float(np.std(data.train.y)) or 1.0
             y_fit = (np.asarray(data.train.y, dtype=np.float64) - y_mean) / y_std
         est = self._estimator(info.task, params, seed)
+        _fit_to_rows(est, len(x_train))
         model = FittedModel(pre, est, info.task, info.n_outputs, y_mean, y_std)
         xt_train = x_train if pre is None else pre.transform(x_train)
         xt_val = model.transform(data.val.x)
@@ -270,6 +294,14 @@ class SklearnTrainer:
         export_onnx(self.name, model, info, path)
 
 
+def _fit_to_rows(est: BaseEstimator, n_rows: int) -> None:
+    """Lower ``n_neighbors`` to the training rows: scikit-learn refuses more neighbours than
+    rows, and a default space's range (up to 50) must fit a small training split too."""
+    k = est.get_params(deep=False).get("n_neighbors")
+    if isinstance(k, (int, np.integer)) and k > n_rows:
+        est.set_params(n_neighbors=n_rows)
+
+
 def _renamed(metrics: Mapping[str, float], prefix: str) -> dict[str, float]:
     return {prefix + k: v for k, v in metrics.items()}
 
@@ -328,10 +360,29 @@ def _ridge(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
     return _configured(Ridge(random_state=seed), params)
 
 
+def _svm_gamma(params: dict[str, Any]) -> dict[str, Any]:
+    """The params with the trainer's ``gamma_mode`` turned into scikit-learn's ``gamma``."""
+    if "gamma_mode" not in params:
+        return params
+    rest = {k: v for k, v in params.items() if k != "gamma_mode"}
+    mode = params["gamma_mode"]
+    if mode == "scale":
+        if "gamma" in rest:
+            raise ValueError(f"gamma_mode 'scale' takes no gamma (got gamma={rest['gamma']!r})")
+        rest["gamma"] = "scale"
+    elif mode == "fixed":
+        if "gamma" not in rest:
+            raise ValueError("gamma_mode 'fixed' needs a gamma")
+    else:
+        raise ValueError(f"gamma_mode must be 'scale' or 'fixed', got {mode!r}")
+    return rest
+
+
 def _svm(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.svm import SVC, SVR
 
+    params = _svm_gamma(params)
     if task == "regression":
         return _configured(SVR(), params)
     # SVC(probability=True) is deprecated (scikit-learn 1.9) for exactly this wrapper.
@@ -348,23 +399,118 @@ def _knn(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
 
 BOTH: tuple[Task, ...] = ("classification", "regression")
 
+
+# -- default search spaces ------------------------------------------------------------------
+# Bounds are data-independent (a space is a function of the task only), so they are wide
+# enough for a few hundred to a few hundred thousand rows; the sampler narrows them.
+
+def _log(kind: str, low: float, high: float) -> dict[str, Any]:
+    return {"type": kind, "low": low, "high": high, "log": True}
+
+
+# max_features as choices: scikit-learn's classification default ("sqrt") and the
+# fractions a float range would give cannot share one range.
+_MAX_FEATURES = ["sqrt", "log2", 0.25, 0.5, 0.75, 1.0]
+
+
+def _random_forest_space(task: Task) -> dict[str, Any]:
+    # auto-sklearn's forest space; n_estimators grows per epoch (early stopping cuts it).
+    space: dict[str, Any] = {
+        "max_features": list(_MAX_FEATURES),
+        "min_samples_split": {"type": "int", "low": 2, "high": 20},
+        "min_samples_leaf": _log("int", 1, 20),
+        "bootstrap": [True, False],
+    }
+    if task == "classification":
+        space = {"criterion": ["gini", "entropy"], **space}
+    return space
+
+
+def _random_forest_config(task: Task) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "max_features": "sqrt" if task == "classification" else 1.0,
+        "min_samples_split": 2, "min_samples_leaf": 1, "bootstrap": True}
+    return {"criterion": "gini", **config} if task == "classification" else config
+
+
+# After auto-sklearn's and FLAML's boosting ranges, max_leaf_nodes cut at 256 (with
+# scikit-learn's 31 at the middle of the log range); max_iter grows per epoch.
+_HIST_GBM_SPACE: dict[str, Any] = {
+    "learning_rate": _log("float", 0.01, 0.3),
+    "max_leaf_nodes": _log("int", 4, 256),
+    "min_samples_leaf": _log("int", 1, 200),
+    "l2_regularization": _log("float", 1e-10, 10.0),
+    "max_features": {"type": "float", "low": 0.1, "high": 1.0},
+}
+# scikit-learn's defaults; l2_regularization 1e-10 stands for its 0, out of a log range.
+_HIST_GBM_CONFIG: dict[str, Any] = {"learning_rate": 0.1, "max_leaf_nodes": 31,
+                                    "min_samples_leaf": 20, "l2_regularization": 1e-10,
+                                    "max_features": 1.0}
+
+_LOGISTIC_SPACE: dict[str, Any] = {"C": _log("float", 1e-3, 1e3),
+                                   "class_weight": [None, "balanced"]}
+_LOGISTIC_CONFIG: dict[str, Any] = {"C": 1.0, "class_weight": None}
+
+# alpha against standardized inputs and target: a sum of squares, so it scales with rows.
+_RIDGE_SPACE: dict[str, Any] = {"alpha": _log("float", 1e-3, 1e4)}
+_RIDGE_CONFIG: dict[str, Any] = {"alpha": 1.0}
+
+
+def _svm_space(task: Task) -> dict[str, Any]:
+    # The RBF kernel's C and gamma (Hsu, Chang & Lin's guide; C cut at 1e3, where libsvm's
+    # fit time climbs). On standardized inputs ||x - x'||^2 is about 2 * n_features, so
+    # "scale" is about 1 / n_features and a gamma above 1 turns the kernel into the
+    # identity on any table of a few columns. poly and sigmoid kernels rarely beat RBF on
+    # standardized inputs and can take far longer to converge, so the kernel is fixed.
+    space: dict[str, Any] = {
+        "C": _log("float", 1e-2, 1e3),
+        "gamma_mode": ["scale", "fixed"],
+        "gamma": {**_log("float", 1e-5, 1.0), "when": {"gamma_mode": "fixed"}},
+    }
+    if task == "regression":  # epsilon against the standardized target
+        space["epsilon"] = _log("float", 1e-3, 1.0)
+    return space
+
+
+def _svm_config(task: Task) -> dict[str, Any]:
+    config: dict[str, Any] = {"C": 1.0, "gamma_mode": "scale"}
+    return {**config, "epsilon": 0.1} if task == "regression" else config
+
+
+_KNN_SPACE: dict[str, Any] = {"n_neighbors": _log("int", 1, 50),
+                              "weights": ["uniform", "distance"],
+                              "p": [1, 2]}  # Manhattan, Euclidean
+_KNN_CONFIG: dict[str, Any] = {"n_neighbors": 5, "weights": "uniform", "p": 2}
+
+# Costs: the wall time of a trial at the default configuration relative to the linear
+# model (logistic or ridge), one core, max_epochs 30, rounded from the geometric mean over
+# digits, breast_cancer, diabetes and a synthetic 20,000 x 20 table of each task:
+#   knn 0.7-1.3 (-> 1) | svm 0.5-67, growing with rows squared (3) | random_forest 0.7-206
+#   (10) | hist_gbm 3.5-280, 280 on digits' ten classes (30) | mlp 2.7-55 (5, in
+#   automl_plugins.mlp) | cnn 45 on digits (50, automl_plugins.cnn).
 TRAINERS = [
     SklearnTrainer("random_forest", _random_forest, tasks=BOTH,
                    description="scikit-learn random forest; trees added per epoch",
                    growth=Growth("n_estimators", "trees_per_epoch", chunk=10, total=100,
-                                 truncate=True)),
+                                 truncate=True),
+                   space=_random_forest_space, config=_random_forest_config, cost=10.0),
     SklearnTrainer("hist_gbm", _hist_gbm, tasks=BOTH,
                    description="scikit-learn histogram gradient boosting; iterations per epoch",
                    growth=Growth("max_iter", "iterations_per_epoch", chunk=10, total=None,
-                                 truncate=False)),
+                                 truncate=False),
+                   space=_HIST_GBM_SPACE, config=_HIST_GBM_CONFIG, cost=30.0),
     SklearnTrainer("logistic", _logistic, tasks=("classification",), scale=True,
-                   description="scikit-learn logistic regression (standardized inputs)"),
+                   description="scikit-learn logistic regression (standardized inputs)",
+                   space=_LOGISTIC_SPACE, config=_LOGISTIC_CONFIG, cost=1.0),
     SklearnTrainer("ridge", _ridge, tasks=("regression",), scale=True,
-                   description="scikit-learn ridge regression (standardized inputs)"),
+                   description="scikit-learn ridge regression (standardized inputs)",
+                   space=_RIDGE_SPACE, config=_RIDGE_CONFIG, cost=1.0),
     SklearnTrainer("svm", _svm, tasks=BOTH, scale=True,
-                   description="scikit-learn support vector machine (SVC/SVR)"),
+                   description="scikit-learn support vector machine (SVC/SVR)",
+                   space=_svm_space, config=_svm_config, cost=3.0),
     SklearnTrainer("knn", _knn, tasks=BOTH, scale=True,
-                   description="scikit-learn k-nearest neighbours"),
+                   description="scikit-learn k-nearest neighbours",
+                   space=_KNN_SPACE, config=_KNN_CONFIG, cost=1.0),
 ]
 
 

@@ -53,8 +53,11 @@ def leaderboard_rows(study: str, top: int | None = None, storage: str | None = N
     tests = [c for c in frame.columns if c.startswith("test_")
              and c.removeprefix("test_") in {o.removeprefix("val_") for o in objs}]
     cols = [c for c in ["rank", "trial", "state", *objs, *tests, "stop_reason", "epochs",
-                        *params, "duration_s"] if c in frame.columns]
-    return frame.head(k).reset_index(drop=True), cols, len(frame)
+                        "members", *params, "duration_s"] if c in frame.columns]
+    # The best k trials, and the ensemble row (where there is one) wherever it ranks.
+    ensemble = (frame["state"] == "ensemble").to_numpy()
+    shown = frame[((~ensemble).cumsum() <= k) | ensemble]
+    return shown.reset_index(drop=True), cols, int((~ensemble).sum())
 
 
 @click.command()
@@ -73,7 +76,9 @@ def leaderboard(study: str, top: int | None, storage: str | None, as_json: bool)
 
     from automl.cli.console import console
 
-    table = Table(title=f"{study}: {total} trials, top {len(rows)}")
+    shown = int((rows["state"] != "ensemble").sum())
+    extra = " and the ensemble" if shown < len(rows) else ""
+    table = Table(title=f"{study}: {total} trials, top {shown}{extra}")
     for c in cols:
         table.add_column(c, justify="right" if c not in ("state", "stop_reason") else "left")
     for _, row in rows.iterrows():

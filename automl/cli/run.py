@@ -136,13 +136,17 @@ def validate(space: str, sets: tuple[str, ...]) -> None:
     out.print(f"[bold]{spec.source}[/bold]: valid")
     objectives = ", ".join(f"{o.metric} ({o.direction})" for o in spec.objectives)
     b = spec.budget
-    out.print(f"study {spec.study} | trainer {spec.trainer} | dataset {spec.dataset.name} "
-                  f"| objective {objectives}")
+    out.print(f"study {spec.study} | trainer {', '.join(spec.trainers)} | dataset "
+              f"{spec.dataset.name} | objective {objectives}")
     out.print(f"budget: {b.trials} trials, max {b.max_epochs} epochs/trial"
                   + (f", timeout {b.timeout:g}s" if b.timeout else "")
                   + f" | sampler {spec.sampler.name} | pruner {spec.pruner.name}")
     table = Table(title="search space")
     rows = describe(spec.params)
+    for name in spec.defaulted_trainers:  # filled in when the data's task is known
+        rows.append({"name": f"{name}.*", "kind": "default",
+                     "domain": f"{name}'s own default space, tried from its default config",
+                     "log": None, "step": None, "condition": f"trainer = {name}"})
     for col in (rows[0].keys() if rows else ["name"]):
         table.add_column(str(col), overflow="fold")
     for row in rows:

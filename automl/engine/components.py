@@ -20,12 +20,13 @@ from automl.plugin.trainer import Trainer
 from automl.spec import ConstraintSpec, Spec
 
 
-def lookup_trainer(spec: Spec, host: PluginHost) -> Trainer:
-    """The spec's trainer; a spec error at ``trainer`` with a hint when it is unknown."""
-    try:
-        return host.collect().trainers.get(spec.trainer)
-    except KeyError as exc:
-        raise spec.error(("trainer",), exc.args[0]) from None
+def lookup_trainer(spec: Spec, host: PluginHost, name: str | None = None) -> Trainer:
+    """The spec's trainer (``name``: one of its list); a spec error at ``trainer`` with a
+    hint when it is unknown."""
+    from automl.engine.trainer_choice import lookup_trainers
+
+    trainers = lookup_trainers(spec, host)
+    return trainers[name if name is not None else spec.trainers[0]]
 
 
 def lookup_dataset(spec: Spec, host: PluginHost) -> DatasetLoader:
@@ -38,7 +39,9 @@ def lookup_dataset(spec: Spec, host: PluginHost) -> DatasetLoader:
 
 def load_splits(spec: Spec, host: PluginHost) -> DataSplits:
     """Load the spec's dataset and split it (the same split in every process: seeded)."""
-    trainer = lookup_trainer(spec, host)
+    # One trainer must handle the data's task; a list is narrowed to those that do by
+    # automl.engine.trainer_choice.resolve_trainers.
+    trainer = lookup_trainer(spec, host) if not spec.picks_trainer else None
     ds = spec.dataset
     loader = lookup_dataset(spec, host)
     try:
@@ -47,7 +50,7 @@ def load_splits(spec: Spec, host: PluginHost) -> DataSplits:
         raise
     except TypeError as exc:
         raise spec.error(("dataset",), f"bad arguments for dataset {ds.name!r}: {exc}") from None
-    if dataset.task not in trainer.tasks:
+    if trainer is not None and dataset.task not in trainer.tasks:
         raise spec.error(("trainer",), f"trainer {trainer.name!r} handles "
                          f"{', '.join(trainer.tasks)} data, but dataset {ds.name!r} is a "
                          f"{dataset.task} task")
@@ -75,6 +78,10 @@ def build_algorithms(spec: Spec, seed: int | None, host: PluginHost
         raise spec.error(("sampler", exc.key) if exc.key else ("sampler",), str(exc)) from None
     try:
         pruner = build_pruner(host.pruners.get(p.name), p.options, ctx)
+        if spec.picks_trainer:
+            from automl.engine.trainer_choice import SameTrainerPruner
+
+            pruner = SameTrainerPruner(pruner)
     except KeyError as exc:
         raise spec.error(("pruner", "name"), exc.args[0]) from None
     except AlgorithmError as exc:
@@ -91,7 +98,31 @@ def violations(constraints: Sequence[ConstraintSpec], metrics: Mapping[str, Any]
 def check_spec(spec: Spec, host: PluginHost | None = None) -> None:
     """Everything ``automl validate`` checks beyond the file itself: the trainer, dataset,
     sampler and pruner names exist and the sampler/pruner options are accepted."""
+    from automl.engine.trainer_choice import lookup_trainers
+
     host = host or get_plugin_host()
-    lookup_trainer(spec, host)
+    lookup_trainers(spec, host)
     lookup_dataset(spec, host)
     build_algorithms(spec, spec.sampler.seed, host)
+
+
+def check_objectives(spec: Spec, task: str) -> None:
+    """A spec error where an objective or early-stopping metric is one of the other task's
+    (``val_accuracy`` on regression data): no trainer reports it, so every trial would
+    fail. Metrics automl does not know (a trainer's own) are the trainer's to report."""
+    from automl.metrics import CLASSIFICATION, REGRESSION
+
+    other, mine = ((REGRESSION, CLASSIFICATION) if task == "classification"
+                   else (CLASSIFICATION, REGRESSION))
+    wanted = [(("objective", i, "metric") if len(spec.objectives) > 1
+               else ("objective", "metric"), o.metric) for i, o in enumerate(spec.objectives)]
+    if spec.early_stopping.monitor is not None:
+        wanted.append((("early_stopping", "monitor"), spec.early_stopping.monitor))
+    for path, metric in wanted:
+        for prefix in ("val_", "train_", "test_"):
+            name = metric.removeprefix(prefix)
+            if metric.startswith(prefix) and name in other and name not in mine:
+                kind = "regression" if task == "classification" else "classification"
+                raise spec.error(path, f"{metric} is a {kind} metric, but dataset "
+                                       f"{spec.dataset.name!r} is a {task} task; use one of "
+                                       f"{', '.join(prefix + m for m in mine)} or {prefix}loss")

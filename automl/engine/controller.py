@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.engine import trials as trial_counts
-from automl.engine.components import load_splits, lookup_trainer
+from automl.engine.components import check_objectives, load_splits
 from automl.engine.finish import Finisher
 from automl.engine.heartbeats import Heartbeats
 from automl.engine.interrupts import Interrupted, Interrupts
@@ -37,6 +37,7 @@ from automl.engine.running import RunningTrial, RunningTrials
 from automl.engine.space import suggest
 from automl.engine.studies import default_report_dir, default_storage_url
 from automl.engine.study_setup import SearchStudy, open_search_study, stored_spec
+from automl.engine.trainer_choice import resolve_trainers
 from automl.engine.workers import SearchWorkers, start_workers
 from automl.errors import AutomlError
 from automl.execution.messages import (
@@ -99,8 +100,10 @@ class Controller:
         self._workers = workers  # started already (search() starts them first)
         self.extra_enqueue = list(enqueue)
         self.host = (host or get_plugin_host()).collect()
-        self.trainer = lookup_trainer(spec, self.host)
         self.splits = load_splits(spec, self.host)
+        check_objectives(spec, self.splits.info.task)
+        # The trainers that take part, with their spaces and first configs (a trainer list).
+        self.spec = spec = resolve_trainers(spec, self.host, self.splits.info.task)
         self.objectives = [o.metric for o in spec.objectives]
         self.directions = [o.direction for o in spec.objectives]
         self.report_dir = Path(spec.report.dir) if spec.report.dir else \
@@ -117,7 +120,7 @@ class Controller:
         self._heartbeats = Heartbeats()
         self._running = RunningTrials(spec, self._heartbeats)
         self._live = LiveReports(self.report_dir, spec.report.top_k, spec.budget.trials,
-                                 progress)
+                                 progress, keep=spec.kept_trials)
         self._failure_message = ""
 
     def trial_seed(self, number: int) -> int:
@@ -129,7 +132,7 @@ class Controller:
         """Create or load the study; enqueue the warm-start configs. The caller closes the
         handle (:meth:`SearchStudy.close`: it saves what is in memory)."""
         handle = open_search_study(
-            self.spec, self.host, self.storage_url, self.seed, self.trainer.name,
+            self.spec, self.host, self.storage_url, self.seed, ", ".join(self.spec.trainers),
             self.splits.sizes(), self.extra_enqueue, join=self.joining)
         self.sampler = handle.sampler
         return handle

@@ -182,10 +182,18 @@ class Finisher:
         ``workers``, ...; the controller's CPU seconds are added here)."""
         frame = write_reports(study, self.report_dir, self.top_k, html=False)
         top = top_numbers(frame, self.top_k)
-        artifacts.retain(self.report_dir, top)
+        artifacts.retain(self.report_dir, top_numbers(frame, self.spec.kept_trials))
         self.evaluate_test(study, top, pool)
-        if self.spec.report.refit and top and reason is not StudyStop.INTERRUPTED:
+        # With folds a trial's checkpoint is its last fold's model: the final model of the
+        # best config is trained again on all of train + val.
+        refit = self.spec.report.refit or bool(self.spec.split.folds)
+        if refit and top and reason is not StudyStop.INTERRUPTED:
             self.refit(study, top, pool)
+        if self.spec.builds_ensemble and top and reason is not StudyStop.INTERRUPTED:
+            from automl.engine.ensemble_step import build_ensemble
+
+            build_ensemble(study, frame, self.spec, self.host, self.splits, self.report_dir,
+                           lambda folder, number: self.write_trial(study, number, folder))
         record = {**(run or {}), "stop_reason": reason.value, "finished_at": time.time()}
         if "cpu_start" in record:  # this process's CPU time (the workers are others)
             record["controller_cpu_s"] = round(time.process_time() - record.pop("cpu_start"), 3)
@@ -256,7 +264,21 @@ class Finisher:
         """Fill ``best/`` with the best trial's model bundle; returns its record."""
         if not top:
             return None
-        t = study.get_trials(deepcopy=False)[top[0]]  # a trial's number is its index
+        # The best config trained again on train + val (report.refit, or folds) is the
+        # final model: best/ holds it, with the trial's metrics and the refit's test scores.
+        checkpoint = None
+        refit = study.user_attrs.get(REFIT) or {}
+        if refit.get("trial") == top[0]:
+            checkpoint = Path(refit.get("checkpoint") or refit_dir(self.report_dir) / "model.pt")
+        return self.write_trial(study, top[0], self.report_dir / "best",
+                                checkpoint if checkpoint is not None and checkpoint.is_file()
+                                else None)
+
+    def write_trial(self, study: optuna.Study, number: int, folder: Path,
+                    checkpoint: Path | None = None) -> dict[str, Any]:
+        """Write trial ``number``'s model bundle (its kept checkpoint, or ``checkpoint``)
+        into ``folder``; returns its record."""
+        t = study.get_trials(deepcopy=False)[number]  # a trial's number is its index
         res = t.user_attrs.get(TRIAL_RESULT, {})
         test = study.user_attrs.get(test_metrics_key(t.number), {})
         metrics = {**res.get("metrics", {}), **{f"test_{k}": v for k, v in test.items()}}
@@ -264,9 +286,11 @@ class Finisher:
         if refit.get("trial") == t.number:
             metrics.update(refit.get("metrics", {}))
         params = dict(res.get("params", {}))
-        write_trial_bundle(self.report_dir / "best", host=self.host, trainer=self.spec.trainer,
-                           checkpoint=artifacts.checkpoint_path(self.report_dir, t.number),
-                           params=params, metrics=metrics, splits=self.splits,
+        trainer, own = self.spec.trial_trainer(params)
+        write_trial_bundle(folder, host=self.host, trainer=trainer,
+                           checkpoint=checkpoint or artifacts.checkpoint_path(self.report_dir,
+                                                                              t.number),
+                           params=own, metrics=metrics, splits=self.splits,
                            study=study.study_name, trial=t.number)
         return {"number": t.number, "values": t.values, "params": params,
                 "metrics": metrics}

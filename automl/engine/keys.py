@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
-__all__ = ["LAST_RUN", "REFIT", "STUDY_RECORD", "TEST_METRICS", "TRIAL_RESULT", "StudyStop",
-           "stored_test_metrics", "test_metrics_key"]
+__all__ = ["ENSEMBLE", "LAST_RUN", "REFIT", "STUDY_RECORD", "TEST_METRICS", "TRIAL_RESULT",
+           "StudyStop", "stored_test_metrics", "test_metrics_key"]
 
 # Study user attribute: automl's record of the study (resolved spec, seed, objectives,
 # constraints, trainer, data sizes, versions), written once when the study is created.
@@ -24,6 +24,8 @@ TEST_METRICS = "automl_test_metrics"
 REFIT = "automl_refit"
 # Study user attribute: how the last search run ended (stop reason, time).
 LAST_RUN = "automl_last_run"
+# Study attribute: the ensemble of the top trials (members, weights, val and test metrics).
+ENSEMBLE = "automl_ensemble"
 
 
 def test_metrics_key(number: int) -> str:

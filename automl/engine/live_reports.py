@@ -31,9 +31,11 @@ class LiveReports:
     and a progress snapshot for ``progress`` (the CLI's progress bar)."""
 
     def __init__(self, report_dir: Path, top_k: int, budget_trials: int,
-                 progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 progress: Callable[[dict[str, Any]], None] | None = None,
+                 keep: int | None = None) -> None:
         self.report_dir = report_dir
         self.top_k = top_k
+        self.keep = keep if keep is not None else top_k  # trials whose checkpoints stay
         self.budget_trials = budget_trials
         self.callback = progress
         self.due = False
@@ -53,7 +55,7 @@ class LiveReports:
         self._cost = self._written_at - now
         # Running trials (of any process sharing the folder) keep theirs: not judged yet.
         running = frame.loc[frame["state"] == "running", "trial"].tolist()
-        artifacts.retain(self.report_dir, top_numbers(frame, self.top_k) + running)
+        artifacts.retain(self.report_dir, top_numbers(frame, self.keep) + running)
 
     def progress(self, study: optuna.Study, running: int) -> None:
         """Tell the progress display where the study stands (``running``: this

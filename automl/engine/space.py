@@ -21,6 +21,7 @@ from automl.spec.params import (
     CategoricalParam,
     FixedParam,
     FloatParam,
+    GroupBlock,
     IntParam,
     Param,
     RepeatBlock,
@@ -81,6 +82,8 @@ def _suggest_one(trial: BaseTrial, param: Param, flat: str, scope: Mapping[str, 
         return trial.suggest_categorical(flat, list(param.choices))
     if isinstance(param, FixedParam):
         return copy.deepcopy(param.value)  # trainers may mutate what they get
+    if isinstance(param, GroupBlock):
+        return _suggest_scope(trial, param.params, f"{flat}.", scope)
     count = param.repeat if isinstance(param.repeat, int) else scope[param.repeat]
     return [_suggest_scope(trial, param.params, f"{flat}.{i}.", scope) for i in range(count)]
 
@@ -259,6 +262,11 @@ class _Checker:
         elif isinstance(param, FixedParam):
             if not same_value(value, param.value):
                 raise self.error(path, f"this param is fixed to {show(param.value)}")
+        elif isinstance(param, GroupBlock):
+            if not isinstance(value, Mapping):
+                raise self.error(path, f"expected a mapping of {param.name}'s params, got "
+                                       f"{show(value)}")
+            self.scope(param.params, value, path, scope, absent)
         else:
             self.block(param, value, path, scope, absent)
 
@@ -319,6 +327,12 @@ def describe(space: Space) -> list[dict[str, Any]]:
     """
     rows: list[dict[str, Any]] = []
     for name, param in space.items():
+        if isinstance(param, GroupBlock):
+            rows.extend({**row, "name": f"{name}.{row['name']}",
+                         "condition": " and ".join(c for c in (str(param.when or ""),
+                                                               row["condition"]) if c)}
+                        for row in describe(param.params))
+            continue
         rows.append(_row(name, param))
         if isinstance(param, RepeatBlock):
             rows.extend(_row(f"{name}.*.{inner}", p) for inner, p in param.params.items())

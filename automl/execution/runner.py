@@ -5,6 +5,7 @@ one in the controller."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,13 @@ from automl.execution.messages import (
 )
 from automl.execution.options import ExecutionOptions
 from automl.plugin.host import PluginHost
-from automl.plugin.trainer import Reporter, TrialContext
+from automl.plugin.trainer import Decision, Reporter, StopReason, Trainer, TrialContext
 
 __all__ = ["TrialRunner"]
+
+# A fold that stops for one of these reasons hands over to the next fold; any other stop
+# (pruned, timeout, interrupted) ends the trial.
+FOLD_ENDS = (StopReason.COMPLETED, StopReason.EARLY_STOPPED, StopReason.OVERFITTING, None)
 
 # What a refit keeps of the trainer's own numbers (the rest are about the validation
 # split, which a refit trains on).
@@ -42,13 +47,14 @@ class TrialRunner:
 
     def __init__(self, spec: Any, host: PluginHost, splits: DataSplits, device: str,
                  options: ExecutionOptions | None = None) -> None:
-        from automl.engine.components import lookup_trainer
+        from automl.engine.trainer_choice import lookup_trainers
 
         self.spec = spec
-        self.trainer = lookup_trainer(spec, host)
+        self.trainers = lookup_trainers(spec, host)
         self.splits = splits
         self.device = device
         self.options = options or ExecutionOptions.from_spec(spec.execution)
+        self._folds: list[TrialData] | None = None  # cross-validation, made on first use
 
     @classmethod
     def from_init(cls, init: WorkerInit, shared: Path | None = None) -> TrialRunner:
@@ -95,17 +101,63 @@ class TrialRunner:
                           else restore_best),
             options=self.options, reporter=reporter)
 
+    def trainer_for(self, params: Mapping[str, Any]) -> tuple[Trainer, dict[str, Any]]:
+        """The trainer of a trial with these (search) params, and the params it gets."""
+        name, own = self.spec.trial_trainer(params)
+        return self.trainers[name], own
+
+    @property
+    def trainer(self) -> Trainer:
+        """The spec's trainer, where it names one (the first of a list otherwise)."""
+        return self.trainers[self.spec.trainers[0]]
+
     def trial(self, task: TrialTask, reporter: Reporter) -> FitResult:
         """Train one trial; each epoch goes to ``reporter``."""
         ctx = self.context(task.number, task.seed, Path(task.checkpoint_path),
                            reporter=reporter)
-        return fit_trial(self.trainer, task.params, self.splits.for_trial(), ctx)
+        trainer, params = self.trainer_for(task.params)
+        if self.spec.split.folds:
+            return self._cross_validate(task, reporter, trainer, params)
+        return fit_trial(trainer, params, self.splits.for_trial(), ctx)
+
+    def _cross_validate(self, task: TrialTask, reporter: Reporter, trainer: Trainer,
+                        params: dict[str, Any]) -> FitResult:
+        """Train fold after fold, each report tagged with its ``fold`` (the controller's
+        supervisor averages them); a fold that early-stops hands over to the next one, a
+        pruned or timed-out trial stops. The checkpoint left is the last fold's model."""
+        from automl.execution.folds import fold_data
+
+        if self._folds is None:
+            sp = self.spec.split
+            self._folds = fold_data(self.splits, sp.folds, sp.seed, sp.stratify)
+        last: list[Decision] = []
+        duration, final = 0.0, {}
+        for fold, data in enumerate(self._folds):
+            def report(epoch: int, metrics: Mapping[str, float], fold: int = fold) -> Decision:
+                decision = reporter(epoch, {**metrics, "fold": fold})
+                last[:] = [decision]
+                return decision
+
+            ctx = self.context(task.number, task.seed, Path(task.checkpoint_path),
+                               reporter=report)
+            fitted = fit_trial(trainer, params, data, ctx)
+            duration += fitted.duration_s
+            if fitted.error is not None:
+                return FitResult(None, f"fold {fold + 1}: {fitted.error}", duration,
+                                 oom=fitted.oom)
+            # The fold's own validation numbers are the supervisor's to average.
+            final = {k: v for k, v in (fitted.final or {}).items()
+                     if not k.startswith(("val_", "train_"))}
+            if last and last[0].stop and last[0].reason not in FOLD_ENDS:
+                break
+        return FitResult(final, None, duration)
 
     def evaluate(self, task: EvalTask) -> dict[str, float]:
         """Score a trial's checkpoint on the test split (``{}`` without one)."""
         if self.splits.test is None:
             return {}
-        metrics = self.trainer.evaluate(task.params, Path(task.checkpoint_path),
+        trainer, params = self.trainer_for(task.params)
+        metrics = trainer.evaluate(params, Path(task.checkpoint_path),
                                         self.splits.test, self.splits.info)
         return {k: float(v) for k, v in metrics.items()}
 
@@ -126,14 +178,15 @@ class TrialRunner:
         path = out_dir / "model.pt"
         ctx = self.context(plan.number, task.seed, path, max_epochs=plan.epochs,
                            restore_best=False)
-        fitted = self.trainer.fit(dict(plan.params), data, ctx) or {}
+        trainer, params = self.trainer_for(plan.params)
+        fitted = trainer.fit(params, data, ctx) or {}
         metrics: dict[str, float] = {}
         for key in REFIT_KEPT:
             value = fitted.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 metrics[f"refit_{key}"] = float(value)
         if splits.test is not None:
-            scored = self.trainer.evaluate(dict(plan.params), path, splits.test, splits.info)
+            scored = trainer.evaluate(params, path, splits.test, splits.info)
             metrics.update({f"refit_test_{k}": float(v) for k, v in scored.items()})
         return RefitResult(trial=plan.number, epochs=plan.epochs, train_size=len(train),
                            metrics=metrics, checkpoint=str(path),

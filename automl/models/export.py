@@ -76,8 +76,9 @@ def export_trial(study: str, trial: int | None = None, *, storage: str | None = 
         if checkpoint is None:
             checkpoint = Path(tmp) / "model.pt"
             _retrain(spec, host, splits, number, params, result, checkpoint, progress)
-        write_trial_bundle(folder, host=host, trainer=spec.trainer, checkpoint=checkpoint,
-                           params=params, metrics=metrics, splits=splits, study=study,
+        trainer, own = spec.trial_trainer(params)
+        write_trial_bundle(folder, host=host, trainer=trainer, checkpoint=checkpoint,
+                           params=own, metrics=metrics, splits=splits, study=study,
                            trial=number)
     if format == "onnx":
         export_onnx(folder)
@@ -155,9 +156,10 @@ def _retrain(spec: Any, host: Any, splits: Any, number: int, params: dict[str, A
 
     ctx = runner.context(number, training_seed(spec, number), checkpoint,
                          restore_best=True, reporter=report)
-    fitted = fit_trial(runner.trainer, params, splits.for_trial(), ctx)
+    trainer, own = runner.trainer_for(params)
+    fitted = fit_trial(trainer, own, splits.for_trial(), ctx)
     if fitted.error:
         raise AutomlError(f"trial {number} failed when trained again: {fitted.error}")
     if not checkpoint.exists():
-        raise AutomlError(f"trial {number}: trainer {spec.trainer!r} saved no checkpoint")
+        raise AutomlError(f"trial {number}: trainer {trainer.name!r} saved no checkpoint")
 

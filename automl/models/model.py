@@ -47,6 +47,12 @@ class Model:
 
     @classmethod
     def from_folder(cls, path: str | Path, host: PluginHost | None = None) -> Model:
+        """The model in a bundle folder, a report folder's ``best/`` or an ensemble folder
+        (``reports/<study>/ensemble``: an :class:`automl.models.ensemble.EnsembleModel`)."""
+        from automl.models.ensemble import ENSEMBLE_FILE, EnsembleModel
+
+        if (Path(path) / ENSEMBLE_FILE).is_file():
+            return EnsembleModel.from_folder(path, host)
         return cls(read_bundle(path), host)
 
     # -- what it is -------------------------------------------------------------------
@@ -87,6 +93,11 @@ class Model:
         if len(x) == 0:
             return np.zeros((0, self.record.info.n_outputs) if self.task == "classification"
                             else (0,))
+        return self.outputs_of(x)
+
+    def outputs_of(self, x: np.ndarray) -> np.ndarray:
+        """What the trainer gives for encoded features ``x`` (:meth:`encode`):
+        probabilities (classification) or predictions (regression)."""
         try:
             out = self.trainer.predict(self.record.params, self.record.model_path, x,
                                        self.record.info)

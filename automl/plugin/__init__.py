@@ -23,7 +23,8 @@ What is here, by job:
   :class:`Reporter`, :class:`ExecutionOptions`, :func:`required_epoch_metrics` /
   :func:`required_final_metrics` (the metrics the contract asks for),
   :class:`Predicts` and :class:`ExportsOnnx` (what a trainer adds for its models to be
-  loaded, used for predictions and exported after a search),
+  loaded, used for predictions and exported after a search), :class:`HasDefaultSpace`
+  (a trainer's own search space, used where a spec lists it with no params),
   :class:`TorchTrainer` and :data:`BuildModel` (a torch model plugin is just a
   ``build_model``), :func:`classification_metrics` / :func:`regression_metrics`.
 - **Data**: :class:`Dataset`, :class:`DatasetLoader`, :class:`DataInfo`, :class:`Split`,
@@ -36,7 +37,7 @@ What is here, by job:
 - **Search algorithms**: :class:`SamplerPlugin`, :class:`PrunerPlugin`,
   :class:`SearchContext`, :class:`AlgorithmError`, and the param types a sampler may walk
   (:class:`Space`, :class:`FloatParam`, :class:`IntParam`, :class:`CategoricalParam`,
-  :class:`FixedParam`, :class:`RepeatBlock`).
+  :class:`FixedParam`, :class:`RepeatBlock`, :class:`GroupBlock`).
 - **Errors**: :class:`TrialFailed` (fail one trial), :class:`DataError` (bad data: exit 2).
 - **Helpers**: :func:`get_logger` (a logger under automl's, which the CLI shows),
   :func:`did_you_mean` (a hint for a misspelled name).
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
     from automl.plugin.trainer import (
         Decision,
         ExportsOnnx,
+        HasDefaultSpace,
         Predicts,
         Reporter,
         StopReason,
@@ -97,6 +99,7 @@ if TYPE_CHECKING:
         CategoricalParam,
         FixedParam,
         FloatParam,
+        GroupBlock,
         IntParam,
         RepeatBlock,
         Space,
@@ -132,11 +135,11 @@ _EXPORTS = {
     **dict.fromkeys(("ContractError", "TrainerCheck", "check_dataset", "check_plugin",
                      "check_space", "check_trainer", "plugin_host", "tiny_dataset"),
                     "automl.plugin.testing"),
-    **dict.fromkeys(("Decision", "ExportsOnnx", "Predicts", "Reporter", "StopReason",
-                     "Trainer", "TrialContext", "required_epoch_metrics",
+    **dict.fromkeys(("Decision", "ExportsOnnx", "HasDefaultSpace", "Predicts", "Reporter",
+                     "StopReason", "Trainer", "TrialContext", "required_epoch_metrics",
                      "required_final_metrics"),
                     "automl.plugin.trainer"),
-    **dict.fromkeys(("CategoricalParam", "FixedParam", "FloatParam", "IntParam",
+    **dict.fromkeys(("CategoricalParam", "FixedParam", "FloatParam", "GroupBlock", "IntParam",
                      "RepeatBlock", "Space"), "automl.spec.params"),
     **dict.fromkeys(("BuildModel", "TorchTrainer"), "automl.training"),
 }
@@ -164,6 +167,8 @@ __all__ = [
     "FixedParam",
     "FloatParam",
     "get_logger",
+    "GroupBlock",
+    "HasDefaultSpace",
     "hookimpl",
     "InputSchema",
     "IntParam",

@@ -37,6 +37,7 @@ from automl.plugin.host import PluginHost, PluginInfo
 from automl.plugin.trainer import (
     TASK_METRICS,
     Decision,
+    HasDefaultSpace,
     StopReason,
     Trainer,
     TrialContext,
@@ -105,6 +106,8 @@ class TrainerCheck:
     reports: list[dict[str, float]] = field(default_factory=list)  # one per epoch
     result: dict[str, Any] = field(default_factory=dict)  # what fit returned
     evaluated: dict[str, float] = field(default_factory=dict)  # evaluate() on val
+    # what fit returned with default_config(task); empty for a trainer with no default space
+    default_result: dict[str, Any] = field(default_factory=dict)
 
 
 class _Recorder:
@@ -222,12 +225,19 @@ def check_trainer(trainer: Trainer, *, tasks: Iterable[Task] | None = None,
     did, with metric names without prefix. With ``deterministic``, two fits with the same
     seed must report the same numbers.
 
+    For a trainer with a default search space (:class:`automl.plugin.HasDefaultSpace`) it
+    also checks, for each task, that ``cost`` is a positive number, that
+    ``default_space(task)`` is a valid ``params:`` section, that ``default_config(task)``
+    lies inside it, and that a fit with exactly ``default_config(task)`` (not ``params``)
+    keeps promise 1 and returns the final metrics (:attr:`TrainerCheck.default_result`).
+
     ``dataset`` defaults to :func:`tiny_dataset` (pass an image-shaped one for models
     that need images); ``params`` to ``{}``, so every param needs a default. ``device``
     is what ``ctx.device`` says (``"cuda"`` to check on a GPU, where bit-for-bit
     determinism may need ``deterministic=False``).
     """
     what = _check_attributes(trainer)
+    _check_default_space_members(trainer, what)
     params = dict(params or {})
     if tasks is None:
         tasks = (dataset.task,) if dataset is not None else tuple(trainer.tasks)
@@ -241,9 +251,96 @@ def check_trainer(trainer: Trainer, *, tasks: Iterable[Task] | None = None,
                 raise ValueError(f"dataset {data.name!r} is a {data.task} task, not {task}")
             splits = make_splits(data, val=0.25, test=0.25, seed=0,
                                  stratify=task == "classification")
-            checks.append(_check_task(trainer, f"{what} ({task})", params, splits,
-                                      Path(tmp) / task, max_epochs, deterministic, device))
+            config = (_check_default_space(trainer, f"{what} ({task})", task)
+                      if isinstance(trainer, HasDefaultSpace) else None)
+            check = _check_task(trainer, f"{what} ({task})", params, splits,
+                                Path(tmp) / task, max_epochs, deterministic, device)
+            if config is not None:
+                check.default_result = _check_default_fit(
+                    trainer, f"{what} ({task})", config, splits, Path(tmp) / task,
+                    max_epochs, device)
+            checks.append(check)
     return checks
+
+
+_DEFAULT_SPACE_MEMBERS = ("cost", "default_space", "default_config")
+
+
+def _check_default_space_members(trainer: Any, what: str) -> None:
+    """All of HasDefaultSpace or none: with some only, isinstance() says no and a search
+    would silently skip the trainer's default space."""
+    present = [m for m in _DEFAULT_SPACE_MEMBERS if hasattr(trainer, m)]
+    if present and len(present) < len(_DEFAULT_SPACE_MEMBERS):
+        absent = [m for m in _DEFAULT_SPACE_MEMBERS if m not in present]
+        raise _fail(what, f"has {', '.join(present)} but no {', '.join(absent)}: a default "
+                          f"search space (automl.plugin.HasDefaultSpace) needs all of "
+                          f"{', '.join(_DEFAULT_SPACE_MEMBERS)}")
+    for method in ("default_space", "default_config"):
+        if method in present and not callable(getattr(trainer, method)):
+            raise _fail(what, f"{method} must be callable: {method}(task) -> dict")
+
+
+def _check_default_space(trainer: Trainer, what: str, task: Task) -> dict[str, Any]:
+    """The :class:`HasDefaultSpace` promises that need no training (checked first, being
+    cheap); returns ``default_config(task)``."""
+    # Here, not at the top: the engine's space module imports optuna, and importing
+    # automl.plugin must stay cheap.
+    from automl.engine.space import check_config
+    from automl.errors import SpecError
+    from automl.spec.space_parser import parse_space
+
+    cost = getattr(trainer, "cost", None)
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) \
+            or not math.isfinite(cost) or cost <= 0:
+        raise _fail(what, f"cost must be a positive number (the relative cost of a trial at "
+                          f"default_config, about 1 for a linear model), got {cost!r}")
+    spaced: Any = trainer  # a HasDefaultSpace, which mypy cannot narrow a Trainer to
+    raw = _call(what, f"default_space({task!r})", spaced.default_space, task)
+    try:
+        space = parse_space(raw, path=("params", trainer.name))
+    except SpecError as exc:
+        raise _fail(what, f"default_space({task!r}) is not a valid params section: "
+                          f"{exc}") from None
+    config = _call(what, f"default_config({task!r})", spaced.default_config, task)
+    try:
+        check_config(space, config, path=("default_config",))
+    except SpecError as exc:
+        raise _fail(what, f"default_config({task!r}) is not inside default_space({task!r}): "
+                          f"{exc}") from None
+    return config
+
+
+def _check_default_fit(trainer: Trainer, what: str, config: dict[str, Any],
+                       splits: DataSplits, workdir: Path, max_epochs: int,
+                       device: str) -> dict[str, Any]:
+    """A fit with exactly the default configuration keeps promise 1 and returns the final
+    metrics; returns them."""
+    task = splits.info.task
+    label = f"{what} with default_config"
+    try:
+        _, result, _ = _fit(trainer, label, dict(config), splits, workdir, "default",
+                            max_epochs, None, device)
+    except ContractError:
+        raise
+    except Exception as exc:  # say that it was the default configuration that failed
+        raise _fail(label, f"fit() raised {type(exc).__name__}: {exc}") from exc
+    missing = [m for m in required_final_metrics(task) if m not in result]
+    if missing:
+        raise _fail(label, f"fit() returned no {', '.join(missing)} (returned: "
+                           f"{', '.join(sorted(result)) or 'nothing'})")
+    return result
+
+
+def _call(what: str, call: str, method: Any, task: Task) -> dict[str, Any]:
+    """``method(task)``, which must return a mapping; a ContractError otherwise."""
+    try:
+        value = method(task)
+    except Exception as exc:  # any failure here breaks the promise: say which call
+        raise _fail(what, f"{call} raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(value, Mapping):
+        raise _fail(what, f"{call} returned a {type(value).__name__}, not a mapping of "
+                          f"param names")
+    return dict(value)
 
 
 def _check_task(trainer: Trainer, what: str, params: dict[str, Any], splits: DataSplits,

@@ -198,7 +198,10 @@ class Trainer(Protocol):
     4. ``evaluate`` reads that checkpoint back and scores a split as ``fit`` did, with
        metric names without a prefix (the engine adds ``test_``);
     5. with the same ``ctx.seed`` two fits report the same numbers (where the trainer
-       can promise it; ``check_trainer(deterministic=False)`` otherwise).
+       can promise it; ``check_trainer(deterministic=False)`` otherwise);
+    6. a trainer with a default search space (:class:`HasDefaultSpace`) returns a valid
+       ``params:`` section from ``default_space(task)``, a configuration inside it from
+       ``default_config(task)``, which trains as promise 1 says, and a positive ``cost``.
     """
 
     name: str
@@ -257,4 +260,32 @@ class ExportsOnnx(Protocol):
     def export_onnx(self, params: dict[str, Any], checkpoint: Path, info: DataInfo,
                     path: Path) -> None:
         """Write the model saved at ``checkpoint`` to ``path`` as an ONNX model."""
+        ...
+
+
+@runtime_checkable
+class HasDefaultSpace(Protocol):
+    """What a trainer implements, beside :class:`Trainer`, to be searched with no params
+    of its own in the spec (``trainer: [mlp, random_forest, ...]`` with ``params:`` naming
+    only some of them, or none).
+
+    ``default_space(task)`` returns the params section for that trainer and task, in the
+    spec's YAML form (``{"lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},
+    "n_layers": {"type": "int", "low": 1, "high": 3}, ...}``: every form a ``params:``
+    section takes, ``when`` and ``repeat`` included). ``default_config(task)`` is one
+    configuration inside that space, cheap to train and good on most data (usually the
+    library's own defaults); a search over several trainers tries each trainer's default
+    configuration first, cheapest trainer first, before it samples. ``cost`` is the
+    trainer's relative cost per trial at its default configuration, about 1 for a
+    scikit-learn linear model on a small table; it orders those first trials.
+    """
+
+    cost: float
+
+    def default_space(self, task: str) -> dict[str, Any]:
+        """This trainer's search space for ``task`` (a spec's ``params:`` section)."""
+        ...
+
+    def default_config(self, task: str) -> dict[str, Any]:
+        """One configuration of :meth:`default_space`, the first one to try."""
         ...

@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from automl import __version__
+from automl.reports.by_trainer import trainer_table
 from automl.reports.leaderboard import STATES, objectives, test_metrics
 from automl.reports.plots import Plot, build_plots
 from automl.reports.trial_plots import REASON_COLORS
@@ -82,6 +83,7 @@ def render_html(study: optuna.Study, frame: pd.DataFrame, top_k: int,
         f'<nav><a href="#summary">Summary</a><a href="#leaderboard">Leaderboard</a>{nav}'
         f'<a href="#reproduce">Reproduce</a></nav></header>',
         _summary(study, frame),
+        _by_trainer(study, frame),
         _leaderboard(study, frame, top_k),
         *(_plot_section(p) for p in plots),
         _reproduce(study, frame),
@@ -125,6 +127,7 @@ def _summary(study: optuna.Study, frame: pd.DataFrame) -> str:
     record = study.user_attrs.get(STUDY_RECORD, {})
     spec = record.get("spec", {})
     objs = objectives(study)
+    frame = frame[frame["state"] != "ensemble"]  # the trials; the ensemble has its own row
     counts = frame["state"].value_counts().to_dict() if len(frame) else {}
     states = ", ".join(f"{counts[s]} {s}" for s in ("complete", "pruned", "failed", "running")
                        if counts.get(s))
@@ -217,6 +220,21 @@ def _best(study: optuna.Study, row: pd.Series) -> str:
 
 # -- leaderboard -----------------------------------------------------------------------------
 
+def _by_trainer(study: optuna.Study, frame: pd.DataFrame) -> str:
+    """The per-trainer table of a search over several trainers ("" for one trainer)."""
+    table = trainer_table(frame, objectives(study)[0]["metric"]) if len(frame) else None
+    if table is None:
+        return ""
+    head = "".join(f"<th>{_esc(c)}</th>" for c in table.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{_esc(fmt(v))}</td>" for v in row) + "</tr>"
+                   for row in table.itertuples(index=False))
+    return ("<section id=trainers><h2>By trainer</h2><p class=muted>Each trainer's best "
+            "trial and what its trials cost (the sum of their training times); trials are "
+            "pruned only against trials of their own trainer.</p>"
+            f"<div class=scroll><table class=lb><thead><tr>{head}</tr></thead>"
+            f"<tbody>{rows}</tbody></table></div></section>")
+
+
 def _leaderboard(study: optuna.Study, frame: pd.DataFrame, top_k: int) -> str:
     objs = {o["metric"] for o in objectives(study)}
     params = {p for t in study.get_trials(deepcopy=False) for p in t.params}
@@ -237,7 +255,8 @@ def _leaderboard(study: optuna.Study, frame: pd.DataFrame, top_k: int) -> str:
             cells.append(f'<td data-v="{_esc(_sort_key(v))}">{text}</td>')
         top = ' class="top"' if pd.notna(row["rank"]) and int(row["rank"]) <= top_k else ""
         rows.append(f"<tr{top}>{''.join(cells)}</tr>")
-    return (f"<section id=leaderboard><h2>Leaderboard</h2><p class=muted>{len(frame)} trials, "
+    trials = int((frame["state"] != "ensemble").sum())
+    return (f"<section id=leaderboard><h2>Leaderboard</h2><p class=muted>{trials} trials, "
             "best first; click a column to sort. Objective columns are bold, params are "
             f"tinted; the top {top_k} (scored on the test split) are marked on the left. "
             "The same columns as <code>leaderboard.csv</code>.</p>"

@@ -10,7 +10,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.plugin.trainer import StopReason
-from automl.engine.keys import REFIT, STUDY_RECORD, TRIAL_RESULT, stored_test_metrics
+from automl.engine.keys import ENSEMBLE, REFIT, STUDY_RECORD, TRIAL_RESULT, stored_test_metrics
 
 STATES = {
     TrialState.COMPLETE: "complete",
@@ -109,7 +109,47 @@ def leaderboard_frame(study: optuna.Study) -> pd.DataFrame:
                + ["error"])
     # An engine metric may be an objective too (n_params): one column each.
     frame = pd.DataFrame(rows, columns=list(dict.fromkeys(columns)))
-    return _rank(frame, objs)
+    return with_ensemble(_rank(frame, objs), study, objs)
+
+
+def with_ensemble(frame: pd.DataFrame, study: optuna.Study,
+                  objs: list[dict[str, str]]) -> pd.DataFrame:
+    """``frame`` with the study's ensemble (when it has one) as a row of its own, where its
+    objective value places it among the complete trials: ``trainer`` "ensemble",
+    ``state`` "ensemble", no rank and no trial number, its members as ``trial:weight``.
+    """
+    record = study.user_attrs.get(ENSEMBLE)
+    if not record or len(objs) != 1:
+        return frame
+    metric, maximize = objs[0]["metric"], objs[0]["direction"] == "maximize"
+    row: dict[str, Any] = {**record.get("val", {}), **record.get("test", {}),
+                           metric: record.get("value"), "trainer": "ensemble",
+                           "state": "ensemble", "stop_reason": "ensemble",
+                           "members": " ".join(f"{m['trial']}:{m['weight']:.3g}"
+                                               for m in record.get("members", [])),
+                           "duration_s": record.get("duration_s")}
+    row = {k: v for k, v in row.items() if k in frame.columns or k in ("trainer", "members")}
+    values = pd.to_numeric(frame[metric], errors="coerce")
+    complete = (frame["state"] == "complete").to_numpy()
+    value = row[metric]
+    worse = (values < value) if maximize else (values > value)
+    after = [i for i in range(len(frame)) if not complete[i] or bool(worse.iloc[i])]
+    at = after[0] if after else len(frame)
+    frame = frame.copy()
+    frame["trial"] = frame["trial"].astype("Int64")
+    if "members" not in frame.columns:
+        frame.insert(frame.columns.get_loc("trial") + 1, "members", pd.NA)
+        frame["members"] = frame["members"].astype("string")
+    if "trainer" not in frame.columns:
+        frame.insert(frame.columns.get_loc(metric) + 1, "trainer", pd.NA)
+    line = pd.DataFrame([row], columns=frame.columns)
+    out = pd.concat([frame.iloc[:at], line, frame.iloc[at:]], ignore_index=True)
+    for col, dtype in frame.dtypes.items():  # concat with an all-NA column loosens dtypes
+        try:
+            out[col] = out[col].astype(dtype)
+        except (TypeError, ValueError):
+            pass
+    return out
 
 
 def _row(t: FrozenTrial, obj_names: list[str], test: dict[str, float]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from automl.reports.by_trainer import trainer_table
 from automl.reports.leaderboard import leaderboard_frame, objectives
 from automl.engine.keys import LAST_RUN, STUDY_RECORD, TEST_METRICS
 
@@ -43,16 +44,28 @@ def markdown(study: optuna.Study, frame: pd.DataFrame, top_k: int) -> str:
              {o.removeprefix("val_") for o in objs}]
     cols = ["rank", "trial", "state", *objs, "pareto_rank", "feasible", *tests, "stop_reason",
             "epochs", "best_epoch",
-            "gap", *params, "duration_s"]
+            "gap", "members", *params, "duration_s"]
     cols = [c for c in dict.fromkeys(cols) if c in frame.columns]
     counts = frame["state"].value_counts().to_dict()
+    # The top K trials, and the ensemble row (where there is one) wherever it ranks.
+    ensemble = (frame["state"] == "ensemble").to_numpy()
+    shown = (~ensemble).cumsum() <= top_k
+    top = frame[shown | ensemble]
+    trials = int((~ensemble).sum())
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("complete", "pruned", "failed")
                         if counts.get(s, 0))
-    head = frame.head(top_k)[cols].astype(object).where(frame.head(top_k)[cols].notna(), "")
+    head = top[cols].astype(object).where(top[cols].notna(), "")
     lines = [f"# Leaderboard: {study.study_name}", "",
-             f"{len(frame)} trials ({summary or 'none finished'}); "
-             f"objective: {', '.join(objs)}; top {min(top_k, len(frame))} shown.", ""]
+             f"{trials} trials ({summary or 'none finished'}); "
+             f"objective: {', '.join(objs)}; top {min(top_k, trials)} shown"
+             + (", with the ensemble of the top trials (members as trial:weight)"
+                if ensemble.any() else "") + ".", ""]
     lines.append(head.to_markdown(index=False, floatfmt=".4g") if len(head) else "_no trials_")
+    table = trainer_table(frame, objs[0]) if len(frame) else None
+    if table is not None:
+        lines += ["", "## By trainer", "",
+                  table.astype(object).where(table.notna(), "").to_markdown(
+                      index=False, floatfmt=".4g")]
     return "\n".join(lines) + "\n"
 
 

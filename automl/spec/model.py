@@ -24,15 +24,16 @@ from pydantic import (
 )
 
 from automl.errors import SpecError
-from automl.spec.keypath import KeyPath, Locator, show
+from automl.spec.keypath import KeyPath, Locator, did_you_mean, quote_list, show
 from automl.spec.overrides import apply_overrides
-from automl.spec.params import Space
+from automl.spec.params import CategoricalParam, Condition, GroupBlock, Space
 from automl.spec.sections import (
     STUDY_NAME,
     BudgetSpec,
     ConstraintSpec,
     DatasetSpec,
     EarlyStoppingSpec,
+    EnsembleSpec,
     ExecutionSpec,
     ObjectiveSpec,
     PrunerSpec,
@@ -50,6 +51,7 @@ __all__ = [
     "ConstraintSpec",
     "DatasetSpec",
     "EarlyStoppingSpec",
+    "EnsembleSpec",
     "ExecutionSpec",
     "ObjectiveSpec",
     "PrunerSpec",
@@ -61,6 +63,8 @@ __all__ = [
 ]
 
 _DEFAULT_OBJECTIVE = ({"metric": "val_accuracy", "direction": "maximize"},)
+#: The param that holds the trainer of a trial in a search over a list of trainers.
+TRAINER_PARAM = "trainer"
 
 
 class Spec(Section):
@@ -69,7 +73,7 @@ class Spec(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     study: str
-    trainer: str = Field(min_length=1)
+    trainer: str | tuple[str, ...] = Field(min_length=1)
     dataset: DatasetSpec
     split: SplitSpec = SplitSpec()
     objectives: tuple[ObjectiveSpec, ...] = Field(
@@ -84,9 +88,11 @@ class Spec(Section):
     params: Space = Space()
     execution: ExecutionSpec = ExecutionSpec()
     report: ReportSpec = ReportSpec()
+    ensemble: EnsembleSpec = EnsembleSpec()
 
     _locator: Locator = PrivateAttr(default_factory=Locator)
     _source: Path | None = PrivateAttr(default=None)
+    _defaulted: tuple[str, ...] = PrivateAttr(default=())
 
     @classmethod
     def from_data(
@@ -111,6 +117,44 @@ class Spec(Section):
     __hash__ = None  # type: ignore[assignment]  # dict and Space fields are unhashable
 
     @property
+    def trainers(self) -> tuple[str, ...]:
+        """Every trainer this spec may train: one, or the list a search picks from."""
+        return self.trainer if isinstance(self.trainer, tuple) else (self.trainer,)
+
+    @property
+    def picks_trainer(self) -> bool:
+        """Whether ``trainer`` is a list (model selection): each trial's params then hold
+        its trainer (``params["trainer"]``) and that trainer's params under its name."""
+        return isinstance(self.trainer, tuple)
+
+    @property
+    def builds_ensemble(self) -> bool:
+        """Whether the search ends with an ensemble of its top trials: as ``ensemble.enabled``
+        says, else for a list of trainers; never for several objectives (no one order of
+        the trials to pick from)."""
+        on = self.ensemble.enabled if self.ensemble.enabled is not None else self.picks_trainer
+        return bool(on) and len(self.objectives) == 1
+
+    @property
+    def kept_trials(self) -> int:
+        """How many of the best trials keep their weights: the report's top K, or the
+        ensemble's candidates where more."""
+        return max(self.report.top_k, self.ensemble.from_top if self.builds_ensemble else 0)
+
+    @property
+    def defaulted_trainers(self) -> tuple[str, ...]:
+        """The listed trainers without params in the file: the engine gives them their
+        plugin's default space (:class:`automl.plugin.HasDefaultSpace`)."""
+        return self._defaulted
+
+    def trial_trainer(self, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """A trial's trainer and the params that trainer gets, from the trial's params."""
+        if not self.picks_trainer:
+            return str(self.trainer), dict(params)
+        name = str(params[TRAINER_PARAM])
+        return name, dict(params.get(name) or {})
+
+    @property
     def source(self) -> Path | None:
         """The file this spec was loaded from, if any."""
         return self._source
@@ -121,7 +165,8 @@ class Spec(Section):
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec as plain data, in the YAML form (``from_data`` reads it back)."""
-        out: dict[str, Any] = {"study": self.study, "trainer": self.trainer}
+        out: dict[str, Any] = {"study": self.study, "trainer": (
+            list(self.trainer) if isinstance(self.trainer, tuple) else self.trainer)}
         out["dataset"] = {"name": self.dataset.name, **self.dataset.args}
         out["split"] = self.split.model_dump()
         out["objective"] = [o.model_dump() for o in self.objectives]
@@ -135,9 +180,14 @@ class Spec(Section):
         out["early_stopping"] = self.early_stopping.model_dump()
         out["constraints"] = [str(c) for c in self.constraints]
         out["enqueue"] = [dict(config) for config in self.enqueue]
-        out["params"] = self.params.to_data()
+        if self.picks_trainer:  # the file's form: each trainer's params under its name
+            out["params"] = {name: group.params.to_data() for name, group in self.params.items()
+                             if isinstance(group, GroupBlock) and name not in self._defaulted}
+        else:
+            out["params"] = self.params.to_data()
         out["execution"] = self.execution.model_dump()
         out["report"] = self.report.model_dump()
+        out["ensemble"] = self.ensemble.model_dump()
         return copy.deepcopy(out)  # nothing in it may alias the frozen spec's own dicts
 
     @model_validator(mode="before")
@@ -147,11 +197,8 @@ class Spec(Section):
             return data
         context = info.context or {}
         locator: Locator = context.get("locator") or Locator()
-        if isinstance(data.get("trainer"), list):
-            raise locator.error(
-                ("trainer",),
-                "a list of trainers (model selection) is not supported yet; give one trainer name",
-            )
+        if isinstance(data.get("trainer"), (list, tuple)):
+            data = {**data, **_trainer_choice(data.get("trainer"), data.get("params"), locator)}
         # An empty section (`budget:` with every key commented out) means its defaults.
         data = {k: v for k, v in data.items() if v is not None or k in ("study", "trainer")}
         if "study" not in data:
@@ -219,9 +266,46 @@ class Spec(Section):
         context = info.context or {}
         self._locator = context.get("locator") or Locator()
         self._source = context.get("source")
+        if self.picks_trainer:
+            self._defaulted = tuple(n for n in self.trainers if not self.params[n].params)
         for index, config in enumerate(self.enqueue):
             check_config(self.params, config, path=("enqueue", index), error=self.error)
         return self
+
+
+def _trainer_choice(names: Any, params: Any, locator: Locator) -> dict[str, Any]:
+    """``trainer: [a, b]`` with ``params: {a: {...}}``: the trainer names, checked, and one
+    space over them (``trainer`` a categorical param, each trainer's params a group active
+    when ``trainer`` names it)."""
+    if not names:
+        raise locator.error(("trainer",), "the list of trainers is empty; give at least one")
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise locator.error(("trainer", index), f"expected a trainer name, got {show(name)}")
+        if names.index(name) != index:
+            raise locator.error(("trainer", index), f"trainer {name!r} is listed twice")
+    if params is None:
+        params = {}
+    if isinstance(params, Space):  # already built (Spec.model_copy, from_data of a Spec)
+        return {"trainer": tuple(names), "params": params}
+    if not isinstance(params, Mapping):
+        raise locator.error(("params",), "with a list of trainers, params maps each trainer's "
+                                         f"name to its params, got {show(params)}")
+    for key in params:
+        if key not in names:
+            raise locator.error(("params", key), f"{show(key)} is not in the trainer list"
+                                f"{did_you_mean(str(key), names)}; with a list of trainers, "
+                                f"params maps each trainer's name to its params (trainers: "
+                                f"{quote_list(names)})")
+    groups: dict[str, Any] = {TRAINER_PARAM: CategoricalParam(TRAINER_PARAM, tuple(names))}
+    for name in names:
+        sub = params.get(name)
+        if sub is not None and not isinstance(sub, Mapping):
+            raise locator.error(("params", name), f"expected a mapping of {name}'s params, "
+                                                  f"got {show(sub)}")
+        space = parse_space(dict(sub) if sub else None, locator=locator, path=("params", name))
+        groups[name] = GroupBlock(name, space, Condition.of({TRAINER_PARAM: name}))
+    return {"trainer": tuple(names), "params": Space(groups)}
 
 
 def load_spec(path: str | Path, overrides: Mapping[str, str] | None = None) -> Spec:

@@ -30,6 +30,7 @@ __all__ = [
     "Condition",
     "FixedParam",
     "FloatParam",
+    "GroupBlock",
     "IntParam",
     "Param",
     "RepeatBlock",
@@ -191,7 +192,25 @@ class RepeatBlock:
         return _with_when(data, self.when)
 
 
-Param: TypeAlias = Union[FloatParam, IntParam, CategoricalParam, FixedParam, RepeatBlock]  # noqa: UP007
+@dataclass(frozen=True)
+class GroupBlock:
+    """A named group of params, sampled together into one dict (Optuna names
+    ``group.param``): one trainer's params in a search over several trainers, active when
+    ``trainer`` names it. ``when`` inside the group reads the group's own params first.
+    """
+
+    name: str
+    params: Space
+    when: Condition | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        """The YAML form (a trainer list's spec writes its groups as ``params: {name: ...}``
+        instead; see :meth:`automl.spec.Spec.to_dict`)."""
+        return _with_when({"group": self.params.to_data()}, self.when)
+
+
+Param: TypeAlias = Union[FloatParam, IntParam, CategoricalParam, FixedParam, RepeatBlock,  # noqa: UP007
+                         GroupBlock]
 
 
 class Space(Mapping[str, Param]):

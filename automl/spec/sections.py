@@ -61,6 +61,10 @@ class SplitSpec(Section):
     test: float = Field(default=0.2, ge=0, lt=1)
     seed: int = 0
     stratify: bool = True
+    # K-fold cross-validation over train + val (the test split stays out): each trial
+    # trains K times and scores the mean; `val` then only sizes the validation split that
+    # the ensemble and early stopping of a refit see.
+    folds: int | None = Field(default=None, ge=2, le=20)
 
     @model_validator(mode="after")
     def _fractions(self) -> SplitSpec:
@@ -212,6 +216,21 @@ class ExecutionSpec(Section):
                 f"expected auto, cpu, mps, cuda or cuda:0,1 (a list of GPU indices), got {value!r}"
             )
         return value
+
+
+class EnsembleSpec(Section):
+    """``ensemble: {size: 20, from_top: 50}``: greedy ensemble selection over the validation
+    predictions of the best ``from_top`` trials, ``size`` rounds. ``ensemble: true`` or
+    ``false`` turns it on or off; unset, it is on for a list of trainers only."""
+
+    enabled: bool | None = None
+    size: int = Field(default=20, ge=1, le=1000)
+    from_top: int = Field(default=50, ge=2, le=1000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"enabled": data} if isinstance(data, bool) else data
 
 
 class ReportSpec(Section):

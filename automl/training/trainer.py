@@ -56,11 +56,14 @@ study's best model is back in one line::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from automl.data import DataInfo, Split, Task, TrialData
+from automl.errors import UsageError
 from automl.plugin.trainer import TrialContext
 
 if TYPE_CHECKING:
@@ -70,6 +73,65 @@ if TYPE_CHECKING:
     from automl.training.predictor import BuildModel
 
 TRAIN_EVAL_SAMPLES = 256
+
+# A default search space or configuration: one mapping for every task, or a function of
+# the task that returns one (a space in the spec's YAML ``params:`` form).
+PerTask: TypeAlias = Mapping[str, Any] | Callable[[Task], Mapping[str, Any]]
+
+
+class PerTaskLookup:
+    """``default_space(task)`` / ``default_config(task)`` of a trainer built with them.
+
+    Returns a deep copy of the mapping (or of what the function returns for ``task``), so a
+    caller that edits the result changes nothing for the next caller; a task the trainer
+    does not handle is a :class:`automl.errors.UsageError`. An instance attribute rather
+    than a method: :class:`automl.plugin.HasDefaultSpace` is a runtime-checkable protocol,
+    which looks for the attribute, and a trainer built without a space must not have it.
+    """
+
+    def __init__(self, trainer: str, tasks: tuple[Task, ...], what: str,
+                 source: PerTask) -> None:
+        self.trainer = trainer
+        self.tasks = tuple(tasks)
+        self.what = what  # "default_space" or "default_config", for messages
+        self.source = source
+
+    def __call__(self, task: str) -> dict[str, Any]:
+        if task not in self.tasks:
+            raise UsageError(f"trainer {self.trainer!r} handles {', '.join(self.tasks)}, "
+                             f"not {task}: it has no {self.what} for {task}")
+        value = self.source(task) if callable(self.source) else self.source  # type: ignore[arg-type]
+        if not isinstance(value, Mapping):
+            raise UsageError(f"trainer {self.trainer!r}: {self.what}({task!r}) gave a "
+                             f"{type(value).__name__}, not a mapping of param names")
+        return copy.deepcopy(dict(value))
+
+    def __repr__(self) -> str:
+        return f"<{self.what} of trainer {self.trainer!r}>"
+
+
+def default_space_attributes(trainer: str, tasks: tuple[Task, ...], space: PerTask | None,
+                             config: PerTask | None, cost: float | None) -> dict[str, Any]:
+    """The :class:`automl.plugin.HasDefaultSpace` attributes (``default_space``,
+    ``default_config``, ``cost``) for a trainer built with ``space`` and ``config``; none
+    without them. Raises ``TypeError`` when only one is given, ``ValueError`` for a cost
+    that is not a positive number."""
+    if space is None and config is None:
+        if cost is not None:
+            raise TypeError(f"trainer {trainer!r}: cost= means nothing without space= and "
+                            f"config=")
+        return {}
+    if space is None or config is None:
+        raise TypeError(f"trainer {trainer!r}: space= and config= go together (a default "
+                        f"search space and one configuration inside it)")
+    cost = 1.0 if cost is None else cost
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) \
+            or not math.isfinite(cost) or cost <= 0:
+        raise ValueError(f"trainer {trainer!r}: cost must be a positive number (relative "
+                         f"cost per trial, about 1 for a linear model), got {cost!r}")
+    return {"default_space": PerTaskLookup(trainer, tasks, "default_space", space),
+            "default_config": PerTaskLookup(trainer, tasks, "default_config", config),
+            "cost": float(cost)}
 
 
 class TorchTrainer:
@@ -93,13 +155,26 @@ class TorchTrainer:
             cannot act).
         compile_options: keyword arguments for ``torch.compile`` when a trial compiles
             (``{"mode": "max-autotune"}``, say).
+        space: the trainer's default search space, a spec's ``params:`` section in its
+            YAML form (``{"lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},
+            ...}``), or a function of the task that returns one. With ``config`` it makes
+            the trainer a :class:`automl.plugin.HasDefaultSpace`, searched where a spec
+            lists it without params of its own.
+        config: one configuration inside ``space`` (a mapping or a function of the task):
+            cheap to train and good on most data, the first one a search tries.
+        cost: the relative cost of a trial at ``config`` (1: a scikit-learn linear model on
+            a small table; default 1). Without ``space`` and ``config`` the trainer has none
+            of ``default_space``, ``default_config`` and ``cost``, and is no
+            ``HasDefaultSpace``.
     """
 
     def __init__(self, name: str, build_model: BuildModel, *,
                  tasks: tuple[Task, ...] = ("classification", "regression"),
                  standardize: bool = False, description: str = "",
                  train_eval_samples: int | None = TRAIN_EVAL_SAMPLES,
-                 compile_options: Mapping[str, Any] | None = None) -> None:
+                 compile_options: Mapping[str, Any] | None = None,
+                 space: PerTask | None = None, config: PerTask | None = None,
+                 cost: float | None = None) -> None:
         self.name = name
         self.build_model = build_model
         self.tasks = tasks
@@ -107,6 +182,8 @@ class TorchTrainer:
         self.description = description or (build_model.__doc__ or "").strip().split("\n")[0]
         self.train_eval_samples = train_eval_samples
         self.compile_options = dict(compile_options or {})
+        # Set only when given: isinstance(trainer, HasDefaultSpace) checks that they exist.
+        self.__dict__.update(default_space_attributes(name, tasks, space, config, cost))
 
     def _build(self, params: dict[str, Any], info: DataInfo) -> nn.Module:
         from automl.training import loop

@@ -1,0 +1,129 @@
+"""The end of a search with ``ensemble:`` on: an ensemble of the best trials, selected on the
+validation split and scored once on the test split like any top-K trial.
+
+The candidates are the best ``ensemble.from_top`` completed trials whose weights the search
+kept (:attr:`automl.spec.Spec.kept_trials`); their validation and test predictions come
+from those checkpoints, with each trial's own trainer, in this process. The selection sees
+the validation split only; the test split scores the result once. Like auto-sklearn's, the
+ensemble's validation score is optimistic (it was fitted to that split); its test score is
+the one to compare.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from automl.data import DataSplits
+from automl.engine.ensemble_selection import ensemble_score, prediction_metric, select_ensemble
+from automl.engine.keys import ENSEMBLE, TRIAL_RESULT
+from automl.execution.runner import TrialRunner
+from automl.log import get_logger
+from automl.plugin.host import PluginHost
+from automl.reports import artifacts
+from automl.reports.leaderboard import top_numbers
+from automl.spec import Spec
+
+__all__ = ["ENSEMBLE_DIR", "build_ensemble"]
+
+logger = get_logger(__name__)
+ENSEMBLE_DIR = "ensemble"
+
+
+def build_ensemble(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: PluginHost,
+                   splits: DataSplits, report_dir: Path, write_member: Any
+                   ) -> dict[str, Any] | None:
+    """Select, score and save the ensemble; store its record in the study
+    (:data:`automl.engine.keys.ENSEMBLE`) and return it (``None``, with the reason logged,
+    where there is nothing to ensemble). ``write_member(folder, trial)`` writes a trial's
+    model bundle."""
+    start = time.perf_counter()
+    objective = spec.objectives[0]
+    task = splits.info.task
+    metric = prediction_metric(objective.metric, task)
+    if metric is None:
+        logger.warning("no ensemble: the objective %s is not a metric of the predictions",
+                       objective.metric)
+        return None
+    numbers, val_out, test_out = _candidates(study, frame, spec, host, splits, report_dir)
+    if len(numbers) < 2:
+        logger.info("no ensemble: %d trial(s) with kept weights to choose from", len(numbers))
+        return None
+    y_val = np.asarray(splits.val.y)
+    maximize = objective.direction == "maximize"
+    # Accuracy-like objectives tie often; the log loss (lower is better) breaks ties.
+    tie = "log_loss" if task == "classification" and metric != "log_loss" else None
+
+    def score(out: np.ndarray) -> tuple[float, ...]:
+        scores = ensemble_score(y_val, out, task)
+        first = scores[metric]
+        if tie is None:
+            return (first,)
+        return (first, -scores[tie] if maximize else scores[tie])
+
+    selection = select_ensemble(val_out, score, size=spec.ensemble.size, maximize=maximize)
+    members = [(numbers[i], w) for i, w in selection.weights.items()]
+
+    def mix(outputs: list[np.ndarray]) -> np.ndarray:
+        return sum(w * outputs[i] for i, w in selection.weights.items())  # type: ignore[return-value]
+
+    val_metrics = {f"val_{k}": v for k, v in ensemble_score(y_val, mix(val_out), task).items()}
+    if objective.metric not in val_metrics:  # val_loss: the loss the selection used
+        val_metrics[objective.metric] = val_metrics[f"val_{metric}"]
+    test_metrics: dict[str, float] = {}
+    if splits.test is not None and test_out:
+        test_metrics = {f"test_{k}": v for k, v in
+                        ensemble_score(np.asarray(splits.test.y), mix(test_out), task).items()}
+    record = {"members": [{"trial": n, "weight": round(w, 6)} for n, w in members],
+              "size": spec.ensemble.size, "candidates": len(numbers),
+              "metric": metric, "value": val_metrics[objective.metric],
+              "val": val_metrics, "test": test_metrics, "trace": list(selection.trace),
+              "duration_s": round(time.perf_counter() - start, 3)}
+    study.set_user_attr(ENSEMBLE, record)
+    from automl.models.ensemble import write_ensemble
+
+    write_ensemble(report_dir / ENSEMBLE_DIR, study=study.study_name, members=members,
+                   metrics={**val_metrics, **test_metrics}, write_member=write_member)
+    logger.info("ensemble of %d trials (%s) from %d: %s %.4g",
+                len(members), ", ".join(f"#{n} x{w:.2f}" for n, w in members), len(numbers),
+                objective.metric, record["value"])
+    return record
+
+
+def _candidates(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: PluginHost,
+                splits: DataSplits, report_dir: Path
+                ) -> tuple[list[int], list[np.ndarray], list[np.ndarray]]:
+    """The best trials' numbers with their validation and test outputs, best first; a
+    trial without kept weights, or whose trainer cannot predict, is skipped."""
+    runner = TrialRunner(spec, host, splits, "cpu")
+    trials = study.get_trials(deepcopy=False)
+    numbers, val_out, test_out = [], [], []
+    for number in top_numbers(frame, spec.ensemble.from_top):
+        checkpoint = artifacts.checkpoint_path(report_dir, number)
+        params = trials[number].user_attrs.get(TRIAL_RESULT, {}).get("params")
+        if params is None or not checkpoint.is_file():
+            continue
+        trainer, own = runner.trainer_for(params)
+        predict = getattr(trainer, "predict", None)
+        if not callable(predict):
+            continue
+        try:
+            val = np.asarray(predict(own, checkpoint, splits.val.x, splits.info), np.float64)
+            test = (np.asarray(predict(own, checkpoint, splits.test.x, splits.info), np.float64)
+                    if splits.test is not None else None)
+        except Exception as exc:  # noqa: BLE001 - one trial's model, not the search, failed
+            logger.warning("ensemble: trial %d left out: %s: %s", number,
+                           type(exc).__name__, exc)
+            continue
+        if not np.isfinite(val).all():
+            continue
+        numbers.append(number)
+        val_out.append(val)
+        if test is not None:
+            test_out.append(test)
+    return numbers, val_out, test_out
