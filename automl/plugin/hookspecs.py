@@ -34,13 +34,17 @@ def register_trainers(register: Callable[[Trainer], None]) -> None:
     ``tasks`` it handles, ``fit(params, data, ctx)`` and ``evaluate(...)``). Torch model
     plugins rarely write a trainer by hand: ``automl.plugin.TorchTrainer(name,
     build_model)`` wraps a ``build_model(params, input_shape, n_outputs) -> nn.Module``
-    in the engine's training loop.
+    in the engine's training loop. A trainer that also gives a default search space
+    (:class:`automl.plugin.HasDefaultSpace`; for a torch model,
+    ``TorchTrainer(..., space=..., config=..., cost=...)``) is searched with no params of
+    its own when a spec lists it among several trainers.
 
     Example::
 
         @hookimpl
         def register_trainers(register):
-            register(TorchTrainer("tiny_mlp", build_model=build_tiny_mlp))
+            register(TorchTrainer("tiny_mlp", build_model=build_tiny_mlp,
+                                  space={"width": [16, 32, 64]}, config={"width": 32}))
     """
 
 
