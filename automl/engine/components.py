@@ -20,13 +20,12 @@ from automl.plugin.trainer import Trainer
 from automl.spec import ConstraintSpec, Spec
 
 
-def lookup_trainer(spec: Spec, host: PluginHost, name: str | None = None) -> Trainer:
-    """The spec's trainer (``name``: one of its list); a spec error at ``trainer`` with a
-    hint when it is unknown."""
+def lookup_trainer(spec: Spec, host: PluginHost) -> Trainer:
+    """The spec's trainer (the first of a list); a spec error at ``trainer`` with a hint
+    when it is unknown."""
     from automl.engine.trainer_choice import lookup_trainers
 
-    trainers = lookup_trainers(spec, host)
-    return trainers[name if name is not None else spec.trainers[0]]
+    return lookup_trainers(spec, host)[spec.trainers[0]]
 
 
 def lookup_dataset(spec: Spec, host: PluginHost) -> DatasetLoader:

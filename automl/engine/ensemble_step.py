@@ -112,18 +112,20 @@ def _candidates(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: Plug
         predict = getattr(trainer, "predict", None)
         if not callable(predict):
             continue
+        # One call over the validation and test rows: loading the model is most of it.
+        rows = splits.val.x if splits.test is None else np.concatenate([splits.val.x,
+                                                                        splits.test.x])
         try:
-            val = np.asarray(predict(own, checkpoint, splits.val.x, splits.info), np.float64)
-            test = (np.asarray(predict(own, checkpoint, splits.test.x, splits.info), np.float64)
-                    if splits.test is not None else None)
+            out = np.asarray(predict(own, checkpoint, rows, splits.info), np.float64)
         except Exception as exc:  # noqa: BLE001 - one trial's model, not the search, failed
             logger.warning("ensemble: trial %d left out: %s: %s", number,
                            type(exc).__name__, exc)
             continue
+        val, test = out[:len(splits.val.x)], out[len(splits.val.x):]
         if not np.isfinite(val).all():
             continue
         numbers.append(number)
         val_out.append(val)
-        if test is not None:
+        if splits.test is not None:
             test_out.append(test)
     return numbers, val_out, test_out

@@ -95,6 +95,7 @@ class _TrainerStudy(optuna.study.Study):
     def __init__(self, study: optuna.Study, trainer: str) -> None:
         super().__init__(study_name=study.study_name, storage=study._storage,
                          sampler=study.sampler, pruner=study.pruner)
+        self.base = study
         self._trainer = trainer
 
     def get_trials(self, deepcopy: bool = True,
@@ -119,10 +120,17 @@ class SameTrainerPruner(optuna.pruners.BasePruner):
 
     def __init__(self, inner: optuna.pruners.BasePruner) -> None:
         self.inner = inner
+        # One view per study and trainer: building a Study looks its id up in the storage
+        # (a query on a database server), and the pruner is asked every epoch.
+        self._views: dict[tuple[int, str], _TrainerStudy] = {}
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         trainer = trial.params.get(TRAINER_PARAM)
         if trainer is None:
             return bool(self.inner.prune(study, trial))
-        return bool(self.inner.prune(_TrainerStudy(study, str(trainer)), trial))
+        key = (id(study), str(trainer))
+        view = self._views.get(key)
+        if view is None or view.base is not study:
+            view = self._views[key] = _TrainerStudy(study, str(trainer))
+        return bool(self.inner.prune(view, trial))
 

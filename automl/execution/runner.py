@@ -106,11 +106,6 @@ class TrialRunner:
         name, own = self.spec.trial_trainer(params)
         return self.trainers[name], own
 
-    @property
-    def trainer(self) -> Trainer:
-        """The spec's trainer, where it names one (the first of a list otherwise)."""
-        return self.trainers[self.spec.trainers[0]]
-
     def trial(self, task: TrialTask, reporter: Reporter) -> FitResult:
         """Train one trial; each epoch goes to ``reporter``."""
         ctx = self.context(task.number, task.seed, Path(task.checkpoint_path),
