@@ -18,7 +18,10 @@ class _Formatter(logging.Formatter):
     """Plain messages for INFO, a lowercase level prefix otherwise (``warning: ...``)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        msg = super().format(record)
+        from automl.redaction import redact_text
+
+        # A message (or a driver's error in it) may quote a storage URL: never its password.
+        msg = redact_text(super().format(record))
         return msg if record.levelno == logging.INFO else f"{record.levelname.lower()}: {msg}"
 
 

@@ -105,14 +105,30 @@ def saved_fingerprint(folder: Path) -> str | None:
         return None
 
 
+def _plain_array(file: Path, mmap_mode: str | None = None) -> np.ndarray:
+    from automl.tables import check_array_file
+
+    if file.is_file():  # a forged header claims terabytes: refused before any allocation
+        check_array_file(file, str(file))
+    try:
+        return np.load(file, mmap_mode=mmap_mode, allow_pickle=False)
+    except ValueError as exc:
+        if "pickled" not in str(exc):
+            raise
+        # numpy's own message invites loading the file unsafely; a report folder may hold
+        # files planted by anyone, so it is refused and never unpickled.
+        raise DataError(f"{file} holds pickled Python objects, not a plain array: refused "
+                        "(automl never unpickles a file)") from None
+
+
 def load_saved_dataset(*, path: str) -> Dataset:
     """The dataset :func:`save_dataset` wrote (``dataset: {name: saved, path: ...}``)."""
     folder = Path(path)
     source = f"saved dataset {str(path)!r}"
     try:
         meta = json.loads((folder / DATASET_FILE).read_text())
-        x = np.load(folder / "x.npy", mmap_mode="r", allow_pickle=False)
-        y = np.load(folder / "y.npy", allow_pickle=False)
+        x = _plain_array(folder / "x.npy", mmap_mode="r")
+        y = _plain_array(folder / "y.npy")
         schema = InputSchema.from_dict(meta["schema"])
         return Dataset(name=str(meta["name"]), x=x, y=y, task=meta["task"],
                        feature_names=tuple(meta.get("feature_names", ())),

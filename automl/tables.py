@@ -157,7 +157,12 @@ def array_dataset(xs: np.ndarray, ys: np.ndarray, *, name: str, source: str,
     ``(n,)`` one feature. ``x_label``/``y_label`` name the arrays in messages."""
     if not (np.issubdtype(xs.dtype, np.number) or xs.dtype == np.bool_):
         raise DataError(f"{source}: {x_label} is {xs.dtype}, not numbers")
-    if xs.ndim == 0 or len(xs) == 0:
+    for label, array in ((x_label, xs), (y_label, ys)):
+        if np.iscomplexobj(array):  # a cast to float would drop the imaginary part silently
+            raise DataError(f"{source}: {label} holds complex numbers, not real ones")
+        if array.ndim == 0:
+            raise DataError(f"{source}: {label} is 0-d (a single value), not rows of data")
+    if len(xs) == 0:
         raise DataError(f"{source}: {x_label} is empty")
     if ys.ndim == 2 and ys.shape[1] == 1:
         ys = ys.ravel()
@@ -219,10 +224,18 @@ def table_dataset(frame: pd.DataFrame, *, name: str, target: str, task: str | No
     if not isinstance(max_categories, int) or max_categories < 2:
         raise DataError(f"{source}: max_categories must be an integer >= 2")
 
+    feats = [c for c in (chosen or columns) if c != target and c not in dropped]
+    check_table_cells(frame[[target, *feats]], source)
     y, task_, class_names = encode_target(frame[target], task=task, classes=classes,
                                           source=source, column=f"target column {target!r}")
-    feats = [c for c in (chosen or columns) if c != target and c not in dropped]
     numeric, categorical_cols, empty = _column_kinds(frame, feats, set(forced), source)
+    for col in numeric:
+        # an infinite feature survives float32 and turns every loss into NaN
+        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+        infinite = np.isinf(values)
+        if infinite.any():
+            raise DataError(f"{source}: column {col!r} holds infinite values (rows "
+                            f"{_rows(infinite)}); mark them missing or drop the column")
     if empty:
         logger.warning("%s: column(s) %s hold no values and are dropped", source, shown(empty))
     for col in categorical_cols:
@@ -310,3 +323,127 @@ def _target_type(values: pd.Series) -> str:
         v = values.dropna().to_numpy(dtype=np.float64)
         return "int" if (v == np.round(v)).all() else "float"
     return "str"
+
+
+# -- files -------------------------------------------------------------------------------------
+
+_SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def check_text_file(path: Any, source: str, encoding: str = "utf-8", *,
+                    spec: bool = True) -> None:
+    """Refuse a file that is not text in ``encoding`` before pandas parses it: binary data
+    (NUL bytes) and UTF-16 would otherwise read as one garbage column or a decoder's
+    traceback. Reads the first 64 KiB only. ``spec``: the file is a spec's dataset, whose
+    ``dataset.encoding`` the message may point at (not a file given to ``predict``)."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    utf16 = "utf-16" in encoding.lower().replace("_", "-")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and not utf16:
+        fix = " (or set dataset.encoding: utf-16)" if spec else ""
+        raise DataError(f"{source} is UTF-16 text; save it as UTF-8{fix}")
+    if b"\x00" in head and not utf16:
+        raise DataError(f"{source} holds binary data (NUL bytes), not {encoding} CSV text")
+
+
+def check_separator(frame: pd.DataFrame, source: str, sep: str = ",", *,
+                    spec: bool = True) -> None:
+    """Refuse a table read as a single column because its separator is another one; the
+    hint names the spec key (``dataset.sep``), or for a file given to ``predict``, the
+    file to fix: the data is at fault there, not the command."""
+    if frame.shape[1] != 1:
+        return
+    header = str(frame.columns[0])
+    for other, word in _SEPARATORS.items():
+        if other != sep and other in header:
+            fix = f"set dataset.sep: {other!r}" if spec else \
+                f"save it {_SEPARATORS[sep]}-separated, as the model reads it"
+            raise DataError(f"{source} reads as a single column {header[:60]!r}: its "
+                            f"separator looks like {word} {other!r}, not {sep!r} ({fix})")
+
+
+def check_array_file(path: Any, source: str, names: Sequence[str] | None = None) -> None:
+    """Check the headers of a ``.npy`` file, or of the arrays ``names`` (all, by default)
+    of a ``.npz`` file, before any is loaded: an array of objects, of complex numbers or
+    of no dimension (a single value) is refused, and so is a header that claims more bytes
+    than the file holds (a file of a few bytes may claim terabytes: loading it would try to
+    allocate them). Reads headers only."""
+    import os
+    import zipfile
+
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic == b"\x93NUMPY":
+        with open(path, "rb") as fh:
+            _check_npy_header(fh, os.path.getsize(path), source, "the array")
+        return
+    if not zipfile.is_zipfile(path):
+        return  # np.load says what it is not
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {m.filename.removesuffix(".npy"): m for m in zf.infolist()}
+            for name in names if names is not None else list(members):
+                member = members.get(name)
+                if member is None:
+                    continue  # the caller says which arrays there are
+                with zf.open(member) as fh:
+                    _check_npy_header(fh, member.file_size, source, f"array {name!r}")
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DataError(f"{source} cannot be read as .npz: {exc}") from None
+
+
+def _check_npy_header(fh: Any, size: int, source: str, label: str) -> None:
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(fh, max_header_size=10_000)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{source}: {label} has a broken .npy header: {exc}") from None
+    if dtype.hasobject:
+        raise DataError(f"{source}: {label} holds Python objects, not numbers: refused "
+                        "(automl never unpickles a file)")
+    if dtype.kind == "c":
+        raise DataError(f"{source}: {label} holds complex numbers; save the real and "
+                        "imaginary parts as separate features")
+    if len(shape) == 0:
+        raise DataError(f"{source}: {label} is 0-d (a single value), not rows of data")
+    claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if claimed > size:
+        raise DataError(f"{source}: {label} claims shape {shape} of {dtype} ({claimed} bytes) "
+                        f"but the file holds {size}: truncated or forged")
+
+
+def check_table_cells(frame: pd.DataFrame, source: str) -> None:
+    """Refuse columns that hold lists, dicts or arrays (Parquet nested types) or complex
+    numbers: no feature encoding fits them, and they crash one later."""
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_complex_dtype(s):
+            raise DataError(f"{source}: column {col!r} holds complex numbers; save the real "
+                            "and imaginary parts as separate columns")
+        if s.dtype != object:
+            continue
+        nested = s.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))
+                       or isinstance(v, complex))
+        if nested.any():
+            row = int(np.flatnonzero(nested.to_numpy())[0]) + 1
+            kind = type(s[nested].iloc[0]).__name__
+            raise DataError(f"{source}: column {col!r} holds {kind} values (row {row}), not "
+                            f"single values; flatten it or drop it (drop: [{col}])")
+
+
+def check_finite(data: Any, source: str) -> None:
+    """Refuse infinite values in a table's numeric columns or a numeric array (new data
+    for a model: a model would fail on them with a message that blames the model)."""
+    if isinstance(data, pd.DataFrame):
+        for col in data.columns:
+            s = data[col]
+            if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+                infinite = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
+                if infinite.any():
+                    raise DataError(f"{source}: column {col!r} holds infinite values (rows "
+                                    f"{_rows(infinite)})")
+    elif isinstance(data, np.ndarray) and np.issubdtype(data.dtype, np.floating):
+        if np.isinf(data).any():
+            raise DataError(f"{source}: the array holds infinite values")

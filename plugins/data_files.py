@@ -44,6 +44,9 @@ from automl.plugin import (
     table_dataset,
 )
 
+# Built in, so it may use the engine's file checks beyond the plugin API.
+from automl.tables import check_array_file, check_separator, check_text_file  # noqa: E402
+
 logger = get_logger("automl.plugins.data_files")
 
 
@@ -95,6 +98,7 @@ def load_csv(*, path: str, target: str, task: str | None = None, features: Any =
     """
     file = data_file(path, "csv")
     source = f"csv file {str(path)!r}"
+    check_text_file(file, source, encoding)
     try:
         frame = pd.read_csv(file, sep=sep, na_values=na_values, encoding=encoding,
                             low_memory=False)
@@ -103,8 +107,11 @@ def load_csv(*, path: str, target: str, task: str | None = None, features: Any =
     except pd.errors.ParserError as exc:
         raise DataError(f"{source} is not valid CSV: {exc}") from None
     except UnicodeDecodeError:
-        raise DataError(f"{source} is not {encoding} text; set encoding: (latin-1, for "
-                        "example)") from None
+        raise DataError(f"{source} is not {encoding} text; set dataset.encoding: (latin-1, "
+                        "for example)") from None
+    except (ValueError, LookupError) as exc:  # an unknown encoding, a bad separator
+        raise DataError(f"{source} cannot be read: {exc}") from None
+    check_separator(frame, source, sep)
     return table_dataset(frame, name=file.stem, target=target, task=task, features=features,
                          drop=drop, categorical=categorical, classes=classes,
                          max_categories=max_categories, source=source)
@@ -142,6 +149,7 @@ def load_npz(*, path: str, x: str = "x", y: str = "y", task: str | None = None,
     """
     file = data_file(path, "npz")
     source = f"npz file {str(path)!r}"
+    check_array_file(file, source, [x, y])  # headers first: a forged one claims terabytes
     try:
         loaded = np.load(file, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:

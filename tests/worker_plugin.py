@@ -5,7 +5,9 @@ in the test process do not exist in a spawned worker). Its ``faulty`` trainer tr
 nothing; ``params["mode"]`` picks how a trial goes: ``ok``, ``raise``, ``nan``, ``oom``
 (a CUDA-style out-of-memory error), ``crash`` (the process kills itself), ``hang``
 (never reports again), ``slow`` (0.2 s per epoch, or ``AUTOML_TEST_EPOCH_S`` seconds
-where a test sets it for one worker process).
+where a test sets it for one worker process), ``warn`` (a FutureWarning every epoch, as a
+library's deprecation), ``eval_raise`` (trains, then its test evaluation raises),
+``interrupt`` (raises KeyboardInterrupt in epoch 2: past a trial's own error handling).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,8 +43,12 @@ class FaultyTrainer:
                     raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
                 if mode == "crash":
                     os.kill(os.getpid(), signal.SIGKILL)
+                if mode == "interrupt":
+                    raise KeyboardInterrupt
                 if mode == "hang":
                     time.sleep(3600)
+            if mode == "warn":
+                warnings.warn("option q is deprecated", FutureWarning, stacklevel=1)
             if mode == "slow":
                 time.sleep(float(os.environ.get("AUTOML_TEST_EPOCH_S", "0.2")))
             acc = (1 - (x - 0.3) ** 2) * (1 - 0.5 ** epoch)
@@ -56,6 +63,8 @@ class FaultyTrainer:
 
     def evaluate(self, params: dict[str, Any], checkpoint: Path, split: Split,
                  info: DataInfo) -> dict[str, float]:
+        if params.get("mode") == "eval_raise":
+            raise ValueError("evaluation broke")
         return {"accuracy": 0.5, "pid": os.getpid()}
 
 

@@ -15,14 +15,44 @@ class _Group(click.Group):
     """A click group that is automl's one error boundary."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from automl.library_warnings import held_back
+
         try:
-            return super().invoke(ctx)
+            # What a library warned of on the way to a clear error is not printed before it.
+            with held_back():
+                return super().invoke(ctx)
         except AutomlError as exc:
-            click.echo(f"error: {exc}", err=True)
+            from automl.redaction import redact_text
+
+            # The one line a user sees: never a storage URL's password, whoever raised it.
+            click.echo(f"error: {redact_text(str(exc))}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except Exception as exc:
+            # A database that fails after it opened (a server gone mid-command, pages of a
+            # damaged file read late) is a fault at run time: one line, exit 1.
+            reason = _storage_fault(exc)
+            if reason is None:
+                raise
+            click.echo(f"error: storage: {reason}", err=True)
+            sys.exit(1)
+
+
+def _storage_fault(exc: BaseException) -> str | None:
+    """The one-line reason of a storage error raised past the engine, else ``None``."""
+    if "sqlalchemy" not in sys.modules:
+        return None  # nothing opened a database
+    import optuna
+    import sqlalchemy.exc
+
+    from automl.engine.studies import storage_reason
+
+    # the error itself, not its context: a bug raised while handling one stays a traceback
+    if isinstance(exc, (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)):
+        return storage_reason(exc)
+    return None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -22,13 +22,14 @@ class SearchProgress:
     """
 
     def __init__(self, total: int, metric: str, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        # the status holds the user's metric name: printed as text, never as markup
+        self.console = console or Console(stderr=True, markup=False)
         self.enabled = self.console.is_terminal
         self.metric = metric
         self._progress = Progress(
             TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("left"),
-            TimeRemainingColumn(), console=self.console, transient=False,
+            TextColumn("{task.fields[status]}", markup=False), TimeElapsedColumn(),
+            TextColumn("left"), TimeRemainingColumn(), console=self.console, transient=False,
             disable=not self.enabled)
         self._task = self._progress.add_task("search", total=total, status="")
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
 
 from automl.cli.output import echo_json
 
@@ -95,9 +94,12 @@ def report(study: str, storage: str | None, out: Path | None) -> None:
     """Regenerate a study's reports from storage."""
     from automl.engine.studies import default_report_dir, load_study
     from automl.reports import top_k_of, write_reports
+    from automl.reports.folder import check_folder_name, claim_report_dir
 
+    if out is None:  # the folder comes from the name: it must stay inside reports/
+        check_folder_name(study)
     st = load_study(study, storage)
-    folder = out or default_report_dir(study)
+    folder = claim_report_dir(out or default_report_dir(study), study)
     write_reports(st, folder, top_k_of(st), html=True)
     written = ", ".join(n for n in ("leaderboard.csv", "leaderboard.md", "report.html")
                         if (folder / n).exists())
@@ -123,6 +125,8 @@ def compare(study_a: str, study_b: str, storage: str | None, storage_b: str | No
     from automl.reports.compare import compare_rows, render_compare
     from automl.reports.writers import atomic_write
 
+    if out is not None:
+        _check_page_path(out)
     a = load_study(study_a, storage)
     b = load_study(study_b, storage_b or storage)
     rows = compare_rows(a, b)
@@ -131,13 +135,38 @@ def compare(study_a: str, study_b: str, storage: str | None, storage_b: str | No
     table.add_column(study_a, justify="right")
     table.add_column(study_b, justify="right")
     for field, x, y in rows[1:]:
-        # rich reads [..] as markup: user strings are shown as typed
-        table.add_row(*(escape(v) for v in (field, x, y)),
+        # the console prints without markup: user strings are shown as typed
+        table.add_row(field, x, y,
                       style="bold" if field in ("best trial",) else None)
     console().print(table)
     if out is not None:
-        atomic_write(out, render_compare(a, b))
+        _write_page(out, render_compare(a, b), atomic_write)
         click.echo(f"wrote {out}")
+
+
+def _check_page_path(out: Path) -> None:
+    """Refuse (one line, exit 2) a ``compare --out`` that is a folder or has an over-long
+    name, before any study is read."""
+    import os
+
+    from automl.errors import UsageError
+
+    if any(len(os.fsencode(part)) > 255 for part in out.parts):
+        raise UsageError(f"--out {str(out)[:80]}...: a name longer than 255 bytes")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory: give the page's file name "
+                         "(e.g. compare.html)")
+
+
+def _write_page(out: Path, text: str, write: Callable[[Path, str], None]) -> None:
+    """Write ``compare --out``'s page; a path that cannot be written is a UsageError."""
+    from automl.errors import UsageError
+
+    try:
+        write(out, text)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write it "
+                         f"({exc.strerror or type(exc).__name__})") from None
 
 
 # -- automl studies ----------------------------------------------------------------------------
@@ -164,17 +193,25 @@ def study_rows(storage: str | None = None, cwd: Path | None = None) -> list[dict
     shown = _redact(storage)
     if storage.startswith("sqlite:"):
         path = Path(storage.removeprefix("sqlite:///"))
+        if storage.startswith("sqlite:///") and path.is_dir():
+            raise UsageError(f"--storage {shown}: {path} is a folder, not an SQLite file")
         if not storage.startswith("sqlite:///") or not path.is_file():
             raise UsageError(f"--storage {shown}: no SQLite file at {path} (expected "
                              "sqlite:///PATH to an existing file)")
+        from automl.engine.studies import check_sqlite_file
+
+        # the file named is not a study database: say so (exit 1 or 2), not a row
+        check_sqlite_file(path, shown)
         try:
             return _rows_of(_read_only_sqlite(path), shown)
         except Exception as exc:  # noqa: BLE001
-            return [_unreadable(path.parent.name, shown, exc)]
+            raise AutomlError(f"--storage {shown}: cannot read it: {_reason(exc)}") from None
     import sqlalchemy.exc
 
     try:
         store = make_storage(storage, create=False, heartbeat=False)
+    except AutomlError:
+        raise  # already one line: a bad URL (exit 2) or a server that does not answer (1)
     except (sqlalchemy.exc.ArgumentError, ValueError, ImportError) as exc:
         raise UsageError(f"--storage {shown}: not a storage URL automl can open "
                          f"({_reason(exc)}); expected sqlite:///PATH or "
@@ -320,12 +357,12 @@ def studies(storage: str | None, as_json: bool) -> None:
         if row["error"]:
             cells = [row["study"], *[""] * 8, row["storage"]]
             cells[6] = f"unreadable: {row['error']}"
-            table.add_row(*(escape(c) for c in cells), style="red")
+            table.add_row(*cells, style="red")
             continue
         best = _fmt(row["best_value"]) if row["pareto_front"] is None else \
             f"{row['pareto_front']} on the Pareto front"
         updated = (row["last_update"] or "").replace("T", " ").removesuffix("+00:00")
-        table.add_row(*(escape(str(c)) for c in (
+        table.add_row(*(str(c) for c in (
             row["study"], row["trials"], row["complete"], row["pruned"], row["failed"],
             row["running"], best or "-", _objective_text(row), updated, row["storage"])))
     console().print(table)

@@ -116,6 +116,14 @@ def _summary(result: Any) -> None:
                           if k.startswith(("val_", "test_")) and isinstance(metrics[k], float))
         click.echo(f"best: trial {result.best['number']}: {shown}")
         click.echo(f"params: {result.best['params']}")
+    if result.best is None:
+        # No trial completed: there is no best/ to point at, and the run did not succeed.
+        from automl.errors import AutomlError
+
+        click.echo(f"reports: {result.report_dir}/leaderboard.md, leaderboard.csv (no best/: "
+                   "no trial completed)")
+        raise AutomlError(f"no trial of study {result.study} completed, so there is no best "
+                          f"model; last error: {result.last_error or 'none recorded'}")
     click.echo(f"reports: {result.report_dir}/leaderboard.md, leaderboard.csv, best/")
 
 
@@ -133,7 +141,10 @@ def validate(space: str, sets: tuple[str, ...]) -> None:
     spec = _load(space, sets, {})
     check_spec(spec)
     out = console()
-    out.print(f"[bold]{spec.source}[/bold]: valid")
+    from rich.text import Text
+
+    # No markup (see console()): the file name and every value below are the user's.
+    out.print(Text.assemble((str(spec.source), "bold"), ": valid"))
     objectives = ", ".join(f"{o.metric} ({o.direction})" for o in spec.objectives)
     b = spec.budget
     out.print(f"study {spec.study} | trainer {', '.join(spec.trainers)} | dataset "

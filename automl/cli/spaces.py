@@ -80,7 +80,6 @@ def spaces(as_json: bool) -> None:
     if not rows:
         click.echo("no spec files (none in ./search_spaces, none installed)")
         return
-    from rich.markup import escape
     from rich.table import Table
 
     from automl.cli.console import console
@@ -92,5 +91,5 @@ def spaces(as_json: bool) -> None:
     for row in rows:
         cells = {**row, "description": f"unreadable: {row['error']}" if row["error"]
                  else row["description"]}
-        table.add_row(*(escape(cells[c] or "-") for c in cols))
+        table.add_row(*(cells[c] or "-" for c in cols))
     console().print(table)

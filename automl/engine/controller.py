@@ -13,6 +13,7 @@ dead process are retried.
 
 from __future__ import annotations
 
+import shutil
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +29,7 @@ from automl.engine.components import check_objectives, load_splits
 from automl.engine.finish import Finisher
 from automl.engine.heartbeats import Heartbeats
 from automl.engine.interrupts import Interrupted, Interrupts
-from automl.engine.keys import StudyStop
+from automl.engine.keys import TRIAL_RESULT, StudyStop
 from automl.engine.live_reports import LiveReports
 from automl.engine.outcome import TrialOutcome, make_outcome
 from automl.engine.recorder import TrialRecorder
@@ -50,6 +51,7 @@ from automl.execution.messages import (
 from automl.execution.options import ExecutionOptions
 from automl.execution.pool import Pool
 from automl.execution.process_pool import ProcessPool
+from automl.library_warnings import release as release_warnings
 from automl.log import get_logger
 from automl.plugin.host import PluginHost, get_plugin_host
 from automl.plugin.trainer import StopReason
@@ -79,6 +81,9 @@ class SearchResult:
     duration_s: float
     counts: dict[str, int] = field(default_factory=dict)
     workers: int = 1
+    # why the study's last failed trial failed ("" when none did): what to tell the user
+    # when no trial completed
+    last_error: str = ""
 
 
 class Controller:
@@ -142,13 +147,32 @@ class Controller:
         start = time.monotonic()
         run = {"started_at": time.time(), "cpu_start": time.process_time()}
         workers = SearchWorkers(self.spec, self._workers)
+        # the outermost folder this run would make: removed again if its input is bad
+        fresh = next((p for p in reversed([self.report_dir, *self.report_dir.parents])
+                      if not p.exists()), None)
         try:
+            from automl.engine.studies import check_storage
+            from automl.reports.folder import claim_report_dir
+
+            # A storage that cannot be opened fails the search before it marks or makes
+            # anything on disk (the report folder included).
+            check_storage(self.storage_url,
+                          make_folder=self.storage_url == default_storage_url(self.report_dir))
+
+            # Before anything is written there: a file, an unwritable folder, or one that
+            # holds another study's best/ and leaderboards is refused with one line.
+            claim_report_dir(self.report_dir, self.spec.study)
             pool, self._layout = workers.open(self.host, self.splits, self.options,
                                               self._running, self.report_dir)
             self._study = self.open()  # the workers set up meanwhile
-        except BaseException:
+        except BaseException as exc:
             workers.close(kill=True)
+            if fresh is not None and getattr(exc, "exit_code", None) == 2:
+                # Bad input found while the study opened (a sampler option, say): a
+                # command that fails leaves nothing it made on disk.
+                shutil.rmtree(fresh, ignore_errors=True)
             raise
+        release_warnings()  # the input passed its checks: a library's warnings now show
         try:
             return self._run(self._study.study, pool, start, run)
         finally:
@@ -187,7 +211,8 @@ class Controller:
                             report_dir=self.report_dir, n_trials=trial_counts.counted(trials),
                             n_new=n_new, stop_reason=stop.value, best=best,
                             duration_s=time.monotonic() - start,
-                            counts=trial_counts.state_counts(trials), workers=len(pool))
+                            counts=trial_counts.state_counts(trials), workers=len(pool),
+                            last_error=_last_error(trials))
 
     def _loop(self, study: optuna.Study, pool: Pool, start: float) -> tuple[StudyStop, int]:
         limit = max_failures(self.spec.budget)
@@ -290,12 +315,31 @@ class Controller:
             logger.info("trial %d given back: other processes took the budget's last trials",
                         trial.number)
             return None
-        params = suggest(trial, self.spec.params)
-        seed = self.trial_seed(trial.number)
+        try:
+            params = suggest(trial, self.spec.params)
+            seed = self.trial_seed(trial.number)
+        except BaseException as exc:
+            # Nothing runs it yet, so no one else would end it: it would stay RUNNING.
+            self._fail_unstarted(study, trial, exc)
+            if isinstance(exc, (TypeError, ValueError)):  # a sampler option validate missed
+                raise self.spec.error(("sampler",), f"sampler {self.spec.sampler.name!r} "
+                                      f"failed to sample trial {trial.number}: {exc}") from None
+            raise
         self._running.start(trial, params, worker, seed)
         self._heartbeats.beat(trial)
         path = artifacts.checkpoint_path(self.report_dir, trial.number)
         return pool.submit(worker, TrialTask(trial.number, params, seed, str(path)))
+
+    def _fail_unstarted(self, study: optuna.Study, trial: optuna.Trial,
+                        exc: BaseException) -> None:
+        """End a trial that was asked for but never handed to a worker as FAILED, with the
+        reason; a failing write is only logged (the error that brought us here matters)."""
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        try:
+            study._storage.set_trial_system_attr(trial._trial_id, "fail_reason", reason)
+            study.tell(trial, state=TrialState.FAIL)
+        except Exception as write_error:  # noqa: BLE001 - logged; the first error is raised
+            logger.warning("could not mark trial %d failed: %s", trial.number, write_error)
 
     # -- outcomes -------------------------------------------------------------------------
     def _handle(self, pool: Pool, event: Event) -> TrialOutcome | None:
@@ -361,3 +405,13 @@ def join(study: str, storage: str, host: PluginHost | None = None,
             workers[0].close(kill=True)
         raise
     return controller.run()
+
+
+def _last_error(trials: Sequence[optuna.trial.FrozenTrial]) -> str:
+    """The error of the newest failed trial, as recorded ("" when no trial failed)."""
+    for t in reversed(trials):
+        if t.state is TrialState.FAIL:
+            result = t.user_attrs.get(TRIAL_RESULT) or {}
+            error = result.get("error") if isinstance(result, dict) else None
+            return str(error or t.system_attrs.get("fail_reason") or "no reason recorded")
+    return ""

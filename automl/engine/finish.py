@@ -218,6 +218,8 @@ class Finisher:
                 if event.error:
                     logger.warning("test evaluation of trial %d failed: %s", event.number,
                                    event.error)
+                    if event.trace:
+                        logger.debug("%s", event.trace.rstrip())
                 else:
                     store_test_metrics(study, event.number, event.metrics)
 
@@ -235,6 +237,8 @@ class Finisher:
             result = event.result if isinstance(event, RefitDone) else None
             if error or result is None:
                 logger.warning("refit of trial %d failed: %s", plan.number, error)
+                if isinstance(event, RefitDone) and event.trace:
+                    logger.debug("%s", event.trace.rstrip())
                 return
             record_refit(study, self.report_dir, plan, result)
 

@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 
 from automl.engine.keys import STUDY_RECORD
-from automl.errors import UsageError
+from automl.errors import AutomlError, UsageError
 
 
 def default_report_dir(study_name: str) -> Path:
@@ -63,33 +63,226 @@ def heartbeat_settings() -> tuple[int, int]:
     return interval, int(os.environ.get("AUTOML_HEARTBEAT_GRACE", str(6 * interval)))
 
 
-def make_storage(url: str, *, create: bool = True,
-                 heartbeat: bool = True) -> optuna.storages.BaseStorage:
+# A server that does not answer must not hang a command: the drivers' connect timeout, in
+# seconds (psycopg, psycopg2, PyMySQL and mysqlclient all take ``connect_timeout``).
+CONNECT_TIMEOUT_S = int(os.environ.get("AUTOML_CONNECT_TIMEOUT", "5") or "5") \
+    if os.environ.get("AUTOML_CONNECT_TIMEOUT", "5").strip().isdigit() else 5
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_URL_HINT = "expected sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB"
+
+
+class StorageError(AutomlError):
+    """The storage cannot be opened or read at run time: a server that does not answer, a
+    damaged database file (exit 1; a bad URL is a :class:`UsageError`, exit 2)."""
+
+
+def make_storage(url: str, *, create: bool = True, heartbeat: bool = True,
+                 make_folder: bool = False) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; RDB storages get heartbeats and stale-trial retry
     (unless ``heartbeat=False``: a study one process holds, see :mod:`automl.engine.local_study`).
 
     ``create=False`` skips creating tables: only the first process of a study creates the
-    schema (two processes creating it at once crash on SQLite and PostgreSQL).
+    schema (two processes creating it at once crash on SQLite and PostgreSQL); it also
+    means the SQLite file must exist already (SQLite would create an empty one).
+    ``make_folder`` creates a missing parent folder of an SQLite file (the default storage
+    in the report folder); otherwise a missing folder is refused.
+
+    Raises :class:`UsageError` for a URL that is malformed, of an unknown kind or names a
+    file that is not a study database, and :class:`StorageError` when the storage cannot
+    be opened (a server that does not answer within :data:`CONNECT_TIMEOUT_S`, a damaged
+    file). Nothing is created on disk when it raises.
     """
-    if not url.startswith(("sqlite:", "postgresql", "mysql")):
-        return optuna.storages.get_storage(url)
+    parsed = check_storage_url(url)
     engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    folder: Path | None = None
+    if parsed.get_backend_name() == "sqlite":
+        folder = _check_sqlite(url, parsed.database, create=create, make_folder=make_folder)
         # several processes on one file: wait for a lock instead of failing at once
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
         engine_kwargs["pool_pre_ping"] = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if not heartbeat:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
-                                              skip_table_creation=not create)
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_settings()[0],
-            grace_period=heartbeat_settings()[1], skip_table_creation=not create,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=3))
+        if "connect_timeout" not in parsed.query:
+            engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if not heartbeat:
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                                  skip_table_creation=not create)
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_settings()[0],
+                grace_period=heartbeat_settings()[1], skip_table_creation=not create,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=3))
+    except ImportError as exc:  # the URL's driver is not installed
+        _remove_made(folder)
+        raise UsageError(f"--storage {_redact(url)}: {storage_reason(exc)} (install the "
+                         "database driver its URL names)") from None
+    except Exception as exc:  # a server that does not answer, a damaged file, an old schema
+        _remove_made(folder)
+        if not _is_storage_fault(exc):
+            raise
+        raise StorageError(f"--storage {_redact(url)}: cannot open it: "
+                           f"{storage_reason(exc)}") from None
+
+
+def check_storage(url: str, *, make_folder: bool = False) -> None:
+    """Check, before a search writes anything, that it can open ``url``: what
+    :func:`make_storage` refuses of the URL or the SQLite file, and for a database server
+    one connection (within :data:`CONNECT_TIMEOUT_S`). Creates nothing."""
+    parsed = check_storage_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database) if parsed.database else None
+        if path is not None and not path.parent.is_dir() and make_folder:
+            return  # the default storage: its folder is made with the report folder
+        _check_sqlite(url, parsed.database, create=True, make_folder=False)
+        return
+    import sqlalchemy
+
+    connect_args = {} if "connect_timeout" in parsed.query else {
+        "connect_timeout": CONNECT_TIMEOUT_S}
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args=connect_args)
+    except ImportError as exc:
+        raise UsageError(f"--storage {_redact(url)}: {storage_reason(exc)} (install the "
+                         "database driver its URL names)") from None
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        if not _is_storage_fault(exc):
+            raise
+        raise StorageError(f"--storage {_redact(url)}: cannot open it: "
+                           f"{storage_reason(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def check_storage_url(url: str) -> Any:
+    """The parsed SQLAlchemy URL of ``url``, or :class:`UsageError` (exit 2) for one that
+    is malformed or of a kind (``foo://``) no installed database dialect handles."""
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise UsageError(f"--storage {_redact(url)}: unknown kind of storage "
+                         f"{url.partition(':')[0]!r}; {_URL_HINT}") from None
+    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
+        raise UsageError(f"--storage {_redact(url)}: not a storage URL "
+                         f"({storage_reason(exc)}); {_URL_HINT}") from None
+    except ImportError as exc:
+        raise UsageError(f"--storage {_redact(url)}: {storage_reason(exc)} (install the "
+                         "database driver its URL names)") from None
+    return parsed
+
+
+def _check_sqlite(url: str, database: str | None, *, create: bool,
+                  make_folder: bool) -> Path | None:
+    """Refuse an SQLite file that cannot hold a study before SQLAlchemy opens it (which
+    would create a missing file, or write Optuna's tables into someone else's database).
+    Returns the folder this call created (to remove it again if opening fails)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database)
+    shown = _redact(url)
+    if path.is_dir():
+        raise UsageError(f"--storage {shown}: {path} is a folder, not an SQLite file")
+    if not path.exists():
+        if not create:
+            raise UsageError(f"--storage {shown}: no SQLite file at {path} (expected "
+                             "sqlite:///PATH to an existing study database)")
+        if not path.parent.is_dir():
+            if not make_folder:
+                raise UsageError(f"--storage {shown}: the folder {path.parent} does not "
+                                 "exist; create it first")
+            made = path.parent
+            while not made.parent.exists():
+                made = made.parent
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return made
+        return None
+    check_sqlite_file(path, shown, create=create)
+    return None
+
+
+def check_sqlite_file(path: Path, shown: str, *, create: bool = False) -> None:
+    """Raise unless ``path`` is an SQLite file holding an Optuna study database (or, with
+    ``create``, an empty one that can become one): :class:`UsageError` for a file of
+    another kind, :class:`StorageError` for a damaged (truncated, malformed) database."""
+    import sqlite3
+    from contextlib import closing
+    from urllib.parse import quote
+
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(100)
+    except OSError as exc:
+        raise StorageError(f"--storage {shown}: cannot read {path}: {exc.strerror}") from None
+    if size == 0:
+        if create:
+            return  # SQLite's empty database: the search creates the tables
+        raise UsageError(f"--storage {shown}: {path} is empty, not an Optuna study database")
+    if not head.startswith(_SQLITE_MAGIC):
+        raise UsageError(f"--storage {shown}: {path} is not an SQLite database file")
+    if len(head) < 100:
+        raise StorageError(f"--storage {shown}: {path} is truncated ({size} bytes, less than "
+                           "an SQLite header): a damaged study database")
+    # The header says how many pages the database has (valid where its "version valid
+    # for" equals the change counter); a file shorter than that lost its end (a copy cut
+    # short). A write-ahead log may hold the rest.
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big") if head[92:96] == head[24:28] else 0
+    wal = path.with_name(path.name + "-wal")
+    if pages and size < page_size * pages and not wal.exists():
+        raise StorageError(f"--storage {shown}: {path} is truncated ({size} bytes, its "
+                           f"header says {page_size * pages}): a damaged study database")
+    try:
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as exc:
+        raise StorageError(f"--storage {shown}: {path} is a damaged SQLite database: "
+                           f"{exc}") from None
+    if "studies" not in tables and (tables or not create):
+        raise UsageError(f"--storage {shown}: {path} is an SQLite database but not an "
+                         "Optuna study database (no 'studies' table)")
+
+
+def _remove_made(folder: Path | None) -> None:
+    """Remove the folder :func:`make_storage` created, and what opening put in it."""
+    if folder is not None:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _is_storage_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) comes from the database layer."""
+    import sqlalchemy.exc
+
+    while exc is not None:
+        if isinstance(exc, (sqlalchemy.exc.SQLAlchemyError, OSError,
+                            optuna.exceptions.StorageInternalError)):
+            return True
+        if isinstance(exc, RuntimeError) and "optuna" in str(exc).lower():
+            return True  # a schema of another Optuna version
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def storage_reason(exc: BaseException) -> str:
+    """The innermost cause's message, on one line (Optuna wraps the driver's error, and
+    SQLAlchemy appends the SQL and a link)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).split("\n[SQL:")[0].split("\n(Background")[0]
+    return (" ".join(text.split()) or type(exc).__name__)[:300]
 
 
 def heartbeats(storage: optuna.storages.BaseStorage) -> bool:
@@ -112,6 +305,12 @@ def open_study(name: str, storage: optuna.storages.BaseStorage, directions: Sequ
                                 pruner=pruner, directions=list(directions), load_if_exists=True)
     created = STUDY_RECORD not in study.user_attrs
     if created:
+        from automl.redaction import redact_spec
+
+        # The study is readable by anyone with the storage (and shown in report.html):
+        # never store the storage URL's password in it.
+        if isinstance(record.get("spec"), dict):
+            record = {**record, "spec": redact_spec(record["spec"])}
         study.set_user_attr(STUDY_RECORD, json.loads(json.dumps({**record, "versions": versions()},
                                                         default=str)))
     else:
@@ -119,7 +318,7 @@ def open_study(name: str, storage: optuna.storages.BaseStorage, directions: Sequ
         wanted = [f"{d}".lower() for d in directions]
         if stored != wanted:
             raise UsageError(f"study {name!r} exists with directions {stored}, but the spec asks "
-                             f"for {wanted}; use another study name (--study)")
+                             f"for {wanted}; use another study name (--study NEW)")
     return study, created
 
 
@@ -138,17 +337,21 @@ def load_study(study: str, storage: str | None = None, **kwargs: Any) -> optuna.
     url = resolve_storage(study, storage)
     store = make_storage(url, create=False)
     try:
-        return optuna.load_study(study_name=study, storage=store, **kwargs)
-    except KeyError:
-        names = optuna.get_all_study_names(storage=store)
-        raise UsageError(f"no study {study!r} in {_redact(url)}; studies there: "
-                         f"{', '.join(names) or 'none'}") from None
+        try:
+            return optuna.load_study(study_name=study, storage=store, **kwargs)
+        except KeyError:
+            names = optuna.get_all_study_names(storage=store)
+            raise UsageError(f"no study {study!r} in {_redact(url)}; studies there: "
+                             f"{', '.join(names) or 'none'}") from None
+    except Exception as exc:  # the server went away, or the file is damaged past its header
+        if isinstance(exc, AutomlError) or not _is_storage_fault(exc):
+            raise
+        raise StorageError(f"--storage {_redact(url)}: cannot read it: "
+                           f"{storage_reason(exc)}") from None
 
 
 def _redact(url: str) -> str:
     """A storage URL without its password, for messages."""
-    head, sep, tail = url.partition("@")
-    if not sep or "://" not in head:
-        return url
-    scheme, _, userinfo = head.partition("://")
-    return f"{scheme}://{userinfo.split(':')[0]}:***@{tail}"
+    from automl.redaction import redact_url
+
+    return redact_url(url)

@@ -9,8 +9,14 @@ any search on a database server, reads and writes the storage directly, with hea
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import os
+import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -19,12 +25,23 @@ from automl.engine.components import build_algorithms
 from automl.engine.keys import STUDY_RECORD
 from automl.engine.local_study import LocalStudy, is_local_url, shared_lock
 from automl.engine.space import to_optuna_params
-from automl.engine.studies import count_trials, load_study, make_storage, open_study
+from automl.engine.spec_changes import check_resumed_spec
+from automl.engine.studies import (
+    count_trials,
+    default_report_dir,
+    default_storage_url,
+    load_study,
+    make_storage,
+    open_study,
+)
 from automl.errors import UsageError
+from automl.log import get_logger
 from automl.plugin.host import PluginHost
 from automl.spec import Spec
 
 __all__ = ["SearchStudy", "open_search_study", "stored_spec"]
+
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -78,14 +95,16 @@ def open_search_study(spec: Spec, host: PluginHost, storage_url: str, seed: int,
 def _open(spec: Spec, host: PluginHost, storage_url: str, seed: int, trainer: str,
           data_sizes: Mapping[str, int], extra_enqueue: Sequence[Mapping[str, Any]], *,
           join: bool, local: bool) -> SearchStudy:
-    storage = make_storage(storage_url, create=not join, heartbeat=not local)
+    # Only the default storage (in the report folder) may create its folder: an explicit
+    # sqlite:/// URL into a folder that does not exist is a typo, refused.
+    report_dir = Path(spec.report.dir) if spec.report.dir else default_report_dir(spec.study)
+    storage = make_storage(storage_url, create=not join, heartbeat=not local,
+                           make_folder=storage_url == default_storage_url(report_dir))
     existing = count_trials(storage, spec.study)
     if join and existing == 0 and spec.study not in optuna.get_all_study_names(storage):
         raise UsageError(f"no study {spec.study!r} to join at that storage; start it "
                          "with `automl search --storage URL` first")
-    # A resumed (or joining) run must not replay the first run's random draws (random,
-    # qmc, the TPE start-up): derive its seed from the seed and how far the study got.
-    run_seed = seed if existing == 0 else (seed * 1_000_003 + existing) % 2**31
+    run_seed = sampler_seed(seed, existing, shared=not local)
     sampler, pruner = build_algorithms(spec, run_seed, host)
     record = {"spec": spec.to_dict(), "seed": seed,
               "objectives": [{"metric": o.metric, "direction": o.direction}
@@ -94,6 +113,8 @@ def _open(spec: Spec, host: PluginHost, storage_url: str, seed: int, trainer: st
               "trainer": trainer, "data": dict(data_sizes)}
     study, created = open_study(spec.study, storage, [o.direction for o in spec.objectives],
                                 sampler, pruner, record)
+    if not created and not join:
+        _take_spec_changes(study, spec)
     handle = SearchStudy(study, sampler)
     if local:
         handle.local = LocalStudy(storage_url)
@@ -106,6 +127,45 @@ def _open(spec: Spec, host: PluginHost, storage_url: str, seed: int, trainer: st
         handle.close(wait=False)
         raise
     return handle
+
+
+def sampler_seed(seed: int, existing: int, *, shared: bool) -> int:
+    """The seed of this process's sampler, for a study that has ``existing`` trials.
+
+    A resumed run must not replay the first run's random draws (random, qmc, the TPE
+    start-up): its seed comes from the seed and how far the study got. Processes that share
+    a study on a server (``automl search --storage`` twice, ``automl worker``) may start at
+    the same moment and see the same count, so each also mixes in its own host and process
+    id: they sample different first configurations. Such a study is not reproducible draw
+    for draw anyway (which process takes which trial is timing).
+    """
+    if not shared:
+        return seed if existing == 0 else (seed * 1_000_003 + existing) % 2**31
+    token = f"{seed}:{existing}:{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
+    return int.from_bytes(hashlib.sha256(token.encode()).digest()[:4], "big") % 2**31
+
+
+def _take_spec_changes(study: optuna.Study, spec: Spec) -> None:
+    """Refuse a resumed study's edits that would mix experiments; apply and say the rest.
+
+    The record keeps the latest spec, so ``automl worker`` processes that join later read
+    the new budget.
+    """
+    record = dict(study.user_attrs.get(STUDY_RECORD) or {})
+    if "spec" not in record:
+        return
+    from automl.redaction import redact_spec
+
+    # Compared (and logged, and stored) without the storage URL's password.
+    changes = check_resumed_spec(spec.study, record["spec"], redact_spec(spec.to_dict()))
+    if changes:
+        logger.warning("study %s resumed with %s", spec.study,
+                       "; ".join(str(c) for c in changes))
+        stored = json.loads(json.dumps(redact_spec(spec.to_dict()), default=str))
+        # execution.storage is this machine's view of where the study is: keep the first.
+        stored.setdefault("execution", {})["storage"] = \
+            record["spec"].get("execution", {}).get("storage")
+        study.set_user_attr(STUDY_RECORD, {**record, "spec": stored})
 
 
 def stored_spec(study: str, storage: str, overrides: Mapping[str, Any] | None = None) -> Spec:

@@ -80,6 +80,15 @@ class Fatal:
     error: str
 
 
+@dataclass(frozen=True)
+class Crashed:
+    """The worker met an error outside any task's own handling and ends: its task is lost
+    (as when it dies), with this reason instead of an exit code."""
+
+    error: str
+    trace: str = ""  # logged at debug level, never printed on the terminal
+
+
 # -- tasks ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrialTask:
@@ -200,6 +209,7 @@ class EvalDone:
     error: str | None = None
     seconds: float = 0.0
     worker: int = -1
+    trace: str = ""  # the error's traceback, logged at debug level
 
 
 @dataclass(frozen=True)
@@ -210,6 +220,7 @@ class RefitDone:
     result: RefitResult | None
     error: str | None = None
     worker: int = -1
+    trace: str = ""  # the error's traceback, logged at debug level
 
 
 @dataclass(frozen=True)

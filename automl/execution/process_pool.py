@@ -13,6 +13,7 @@ from typing import Any
 
 from automl.errors import TrialFailed
 from automl.execution.messages import (
+    Crashed,
     EpochAnswer,
     EpochReport,
     Event,
@@ -148,6 +149,13 @@ class ProcessPool:
             return []
         if isinstance(message, EpochReport):
             return self._answer(slot, message)
+        if isinstance(message, Crashed):
+            number = slot.task
+            logger.debug("worker %d crashed:\n%s", slot.index, message.trace.rstrip())
+            self._retire(slot)
+            return [] if number is None else [
+                WorkerDied(number, f"the worker process failed: {message.error}",
+                           worker=slot.index)]
         slot.task = None
         event = dataclasses.replace(message, worker=slot.index)
         if isinstance(event, TrialDone) and event.fit.oom:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from automl.errors import TrialFailed
 from automl.execution.messages import (
+    Crashed,
     EpochAnswer,
     EpochReport,
     EvalDone,
@@ -33,6 +34,7 @@ from automl.execution.messages import (
     WorkerInit,
 )
 from automl.execution.runner import TrialRunner
+from automl.library_warnings import show_in_worker
 from automl.plugin.trainer import Decision, Reporter
 
 __all__ = ["run_task", "worker_main"]
@@ -43,6 +45,7 @@ def worker_main(conn: Connection, init: WorkerInit) -> None:
     # Ctrl-C reaches the whole process group; only the controller decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(init.env)
+    show_in_worker()  # a library's warning: one line, not two with its source
     try:
         shared = None
         if init.shared_data:
@@ -65,7 +68,16 @@ def worker_main(conn: Connection, init: WorkerInit) -> None:
             return  # the controller is gone: so is the study, stop
         if isinstance(task, Stop):
             return
-        end = run_task(runner, task, _RemoteReporter(conn))
+        try:
+            end = run_task(runner, task, _RemoteReporter(conn))
+        except (EOFError, OSError, BrokenPipeError):
+            return  # the controller went away mid-task
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - a plugin's bug
+            # past the task's own handling (SIGINT is ignored here: a KeyboardInterrupt
+            # was raised by code, not by the user)
+            # Not a traceback on the terminal: the controller logs the reason as one line.
+            _send(conn, Crashed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            return
         if not _send(conn, end):
             return
         if isinstance(end, TrialDone) and end.fit.oom:
@@ -85,14 +97,14 @@ def run_task(runner: TrialRunner, task: TrialTask | EvalTask | RefitTask,
             return EvalDone(task.number, runner.evaluate(task),
                             seconds=time.perf_counter() - start)
         except Exception as exc:  # noqa: BLE001 - reported, not fatal
-            traceback.print_exc()
+            # The controller logs the reason as one line; the traceback only with -v.
             return EvalDone(task.number, {}, f"{type(exc).__name__}: {exc}",
-                            time.perf_counter() - start)
+                            time.perf_counter() - start, trace=traceback.format_exc())
     try:
         return RefitDone(task.number, runner.refit(task))
     except Exception as exc:  # noqa: BLE001 - reported, not fatal
-        traceback.print_exc()
-        return RefitDone(task.number, None, f"{type(exc).__name__}: {exc}")
+        return RefitDone(task.number, None, f"{type(exc).__name__}: {exc}",
+                         trace=traceback.format_exc())
 
 
 class _RemoteReporter:

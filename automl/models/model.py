@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.errors import AutomlError, DataError, UsageError
+from automl.errors import AutomlError, DataError, TrialFailed, UsageError
 from automl.models.bundle import BundleRecord, read_bundle
 from automl.plugin.host import PluginHost, get_plugin_host
 from automl.schema import InputSchema
@@ -103,6 +103,12 @@ class Model:
                                        self.record.info)
         except AutomlError:
             raise
+        except TrialFailed as exc:
+            # The trainer's own clear reason (a damaged or foreign model file): the file
+            # is at fault, not the command, so bad input (exit 2) in the trainer's words.
+            where = str(self.record.model_path)
+            raise DataError(exc.reason if where in exc.reason else f"{where}: {exc.reason}"
+                            ) from None
         except Exception as exc:  # noqa: BLE001 - the plugin's error, as one line
             first = (str(exc).strip().splitlines() or [""])[0]
             raise AutomlError(f"{self.record.model_path}: the {self.record.trainer} model cannot "
@@ -142,36 +148,83 @@ def read_data(X: Any) -> Any:
     path = Path(X)
     if not path.is_file():
         raise DataError(f"no data file {str(X)!r}")
+    from automl.tables import check_array_file, check_separator, check_table_cells
+
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
+            check_array_file(path, str(path))  # a forged header claims terabytes
             return np.load(path, allow_pickle=False)
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as arrays:
                 names = list(arrays.files)
-                return arrays["x" if "x" in names else names[0]]
+                if not names:
+                    raise DataError(f"{path} holds no arrays")
+                name = "x" if "x" in names else names[0]
+                check_array_file(path, str(path), [name])
+                return arrays[name]
         import pandas as pd
 
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path, low_memory=False)
+            frame = pd.read_parquet(path)
+            check_table_cells(frame, str(path))
+            return frame
+        frame = _read_csv(path)
+        check_separator(frame, str(path), _sep(path), spec=False)
+        check_table_cells(frame, str(path))
+        return frame
+    except DataError:
+        raise
     except ValueError as exc:
         raise DataError(f"{path} cannot be read: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - pandas' parse errors have no common base
         raise DataError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from None
 
 
+def _read_csv(path: Path, **kwargs: Any) -> Any:
+    """A CSV file (or its chunks, with ``chunksize``), checked to be UTF-8 text first."""
+    import pandas as pd
+
+    from automl.tables import check_text_file
+
+    check_text_file(path, str(path), spec=False)
+    try:
+        return pd.read_csv(path, sep=_sep(path), low_memory=False, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not utf-8 text; save it as UTF-8") from None
+
+
+def _sep(path: Path) -> str:
+    """A ``.tsv`` file is tab-separated; every other text file, comma-separated."""
+    return "\t" if path.suffix.lower() == ".tsv" else ","
+
+
 def iter_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Any]:
     """A CSV file in chunks of ``rows`` (other files at once)."""
     if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-        import pandas as pd
+
+        from automl.tables import check_finite, check_separator, check_table_cells
 
         try:
-            yield from pd.read_csv(path, chunksize=rows, low_memory=False)
+            for chunk in _read_csv(path, chunksize=rows):
+                check_separator(chunk, str(path), _sep(path), spec=False)
+                check_table_cells(chunk, str(path))
+                check_finite(chunk, str(path))
+                yield chunk
+        except DataError:
+            raise
+        except UnicodeDecodeError:
+            raise DataError(f"{path} is not utf-8 text; save it as UTF-8") from None
         except Exception as exc:  # noqa: BLE001 - see read_data
             raise DataError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from None
         return
-    yield read_data(path)
+    from automl.tables import check_finite
+
+    data = read_data(path)
+    check_finite(data, str(path))
+    yield data
 
 
 def _source(X: Any) -> str:

@@ -16,7 +16,8 @@ from string import Template
 
 from automl.errors import PluginError, UsageError
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # fullmatch: `$` would allow a newline
+MAX_NAME = 64
 
 # template file -> path in the new package (formatted with the names below)
 FILES = {
@@ -41,11 +42,21 @@ class Names:
     @classmethod
     def from_name(cls, name: str) -> Names:
         """``My-Model``, ``my_model`` or ``automl-my-model`` -> the four names."""
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise UsageError(f"plugin name {name!r}: use letters, digits, - and _, starting "
                              "with a letter (for example: my-model)")
+        if len(name) > MAX_NAME:
+            raise UsageError(f"plugin name {name!r}: at most {MAX_NAME} characters (its "
+                             "package, module and file names are made from it)")
         base = re.sub(r"[-_]+", "_", name.lower())
-        base = base.removeprefix("automl_") or base
+        base = base.removeprefix("automl_")
+        if base in ("", "automl", "automl_"):
+            raise UsageError(f"plugin name {name!r} names automl itself; give the plugin "
+                             "a name of its own (for example: my-model)")
+        if base.endswith("_"):  # pip refuses a project name not ending in a letter or digit
+            raise UsageError(f"plugin name {name!r}: pip would refuse the package "
+                             f"'automl-{base.replace('_', '-')}'; give a name that ends "
+                             "with a letter or digit (for example: my-model)")
         return cls(dist="automl-" + base.replace("_", "-"), module="automl_" + base,
                    plugin=base, trainer=base)
 

@@ -21,11 +21,12 @@ import pandas as pd
 import yaml
 
 from automl import __version__
+from automl.engine.keys import LAST_RUN, STUDY_RECORD, TRIAL_RESULT
+from automl.redaction import redact_spec
 from automl.reports.by_trainer import trainer_table
 from automl.reports.leaderboard import STATES, objectives, test_metrics
 from automl.reports.plots import Plot, build_plots
 from automl.reports.trial_plots import REASON_COLORS
-from automl.engine.keys import LAST_RUN, STUDY_RECORD, TRIAL_RESULT
 
 _esc = functools.partial(html.escape, quote=True)
 
@@ -280,7 +281,8 @@ def reproduce_spec(study: optuna.Study, number: int) -> dict[str, Any] | None:
     """A spec that trains trial ``number`` again: the study's spec with those params
     enqueued as the only trial, no pruner, the same data split and the trial's own
     training seed (``execution.trial_seed``)."""
-    spec = dict(study.user_attrs.get(STUDY_RECORD, {}).get("spec") or {})
+    # Redacted here too: a study stored before automl kept passwords out of its record.
+    spec = redact_spec(study.user_attrs.get(STUDY_RECORD, {}).get("spec") or {})
     if not spec:
         return None
     t = study.get_trials(deepcopy=False)[number]
@@ -329,7 +331,10 @@ def _spec(study: optuna.Study) -> str:
     record = study.user_attrs.get(STUDY_RECORD, {})
     if not record:
         return ""
-    text = yaml.safe_dump({k: v for k, v in record.items() if k in ("spec", "versions")},
+    shown = {k: v for k, v in record.items() if k in ("spec", "versions")}
+    if isinstance(shown.get("spec"), dict):
+        shown["spec"] = redact_spec(shown["spec"])
+    text = yaml.safe_dump(shown,
                           sort_keys=False, allow_unicode=True)
     return ("<section id=spec><details><summary>The resolved spec and versions</summary>"
             f"<pre class=code>{_esc(text)}</pre></details></section>")

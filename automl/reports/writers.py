@@ -12,9 +12,9 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from automl.engine.keys import LAST_RUN, STUDY_RECORD, TEST_METRICS
 from automl.reports.by_trainer import trainer_table
 from automl.reports.leaderboard import leaderboard_frame, objectives
-from automl.engine.keys import LAST_RUN, STUDY_RECORD, TEST_METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -22,17 +22,86 @@ logger = logging.getLogger(__name__)
 _MD_COLUMNS = ["rank", "trial", "state", "stop_reason", "epochs", "best_epoch"]
 
 
+def _umask() -> int:
+    """The process's umask (read without changing it where Linux allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (at once, so barely racy)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader never sees a half-written file."""
+    """Write ``text`` to ``path`` so that a reader never sees a half-written file.
+
+    The file gets the permissions of any file the user creates (0666 less the umask):
+    ``mkstemp`` makes its temporary file owner-only, which would leave the reports
+    unreadable to the team they are written for.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# A cell that a spreadsheet would run as a formula (OWASP "CSV injection"): =, +, -, @, and
+# tab or carriage return (which some programs strip before looking for those).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _defuse(value: Any) -> Any:
+    """A text cell that would start a formula, quoted with a leading ``'``; else as is.
+
+    A carriage return inside a cell becomes a line feed: Python's CSV writer quotes a cell
+    holding ``\\n`` but not one holding a bare ``\\r``, which readers take for the end of
+    the row (a forged row).
+    """
+    if not isinstance(value, str):
+        return value
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+        if value.startswith("\n"):
+            return "'" + value
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """``leaderboard.csv``'s text: ``frame`` with every text cell (and column name) that a
+    spreadsheet would run as a formula quoted. Numbers stay numbers (``-0.5`` is a value,
+    not a formula); only strings (choices, errors, names) are touched."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
+            out[col] = out[col].map(_defuse, na_action="ignore")
+    out.columns = [_defuse(str(c)) for c in out.columns]
+    return out.to_csv(index=False)
+
+
+def md_cell(value: Any) -> Any:
+    """A cell of leaderboard.md that cannot break out of its table or inject markup: pipes
+    escaped, line breaks as spaces, HTML special characters as entities."""
+    if not isinstance(value, str):
+        return value
+    text = " ".join(value.splitlines()) if ("\n" in value or "\r" in value) else value
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+
+
+def _md_table(table: pd.DataFrame) -> str:
+    safe = table.astype(object).where(table.notna(), "").map(md_cell)
+    safe.columns = [md_cell(str(c)) for c in safe.columns]
+    return safe.to_markdown(index=False, floatfmt=".4g")
 
 
 def markdown(study: optuna.Study, frame: pd.DataFrame, top_k: int) -> str:
@@ -54,18 +123,16 @@ def markdown(study: optuna.Study, frame: pd.DataFrame, top_k: int) -> str:
     trials = int((~ensemble).sum())
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("complete", "pruned", "failed")
                         if counts.get(s, 0))
-    head = top[cols].astype(object).where(top[cols].notna(), "")
-    lines = [f"# Leaderboard: {study.study_name}", "",
+    head = top[cols]
+    lines = [f"# Leaderboard: {md_cell(study.study_name)}", "",
              f"{trials} trials ({summary or 'none finished'}); "
-             f"objective: {', '.join(objs)}; top {min(top_k, trials)} shown"
+             f"objective: {md_cell(', '.join(objs))}; top {min(top_k, trials)} shown"
              + (", with the ensemble of the top trials (members as trial:weight)"
                 if ensemble.any() else "") + ".", ""]
-    lines.append(head.to_markdown(index=False, floatfmt=".4g") if len(head) else "_no trials_")
+    lines.append(_md_table(head) if len(head) else "_no trials_")
     table = trainer_table(frame, objs[0]) if len(frame) else None
     if table is not None:
-        lines += ["", "## By trainer", "",
-                  table.astype(object).where(table.notna(), "").to_markdown(
-                      index=False, floatfmt=".4g")]
+        lines += ["", "## By trainer", "", _md_table(table)]
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +182,7 @@ def write_reports(study: optuna.Study, report_dir: Path, top_k: int,
     which are written first.
     """
     frame = leaderboard_frame(study)
-    atomic_write(report_dir / "leaderboard.csv", frame.to_csv(index=False))
+    atomic_write(report_dir / "leaderboard.csv", csv_text(frame))
     atomic_write(report_dir / "leaderboard.md", markdown(study, frame, top_k))
     if html or (html is None and html_due(study, frame, report_dir)):
         started = time.monotonic()

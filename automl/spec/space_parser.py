@@ -27,9 +27,20 @@ from automl.spec.params import (
     Space,
     same_value,
 )
-from automl.spec.space_refs import References
+from automl.spec.space_refs import MAX_LAYERS, References
 
-__all__ = ["parse_space"]
+__all__ = ["MAX_CHOICES", "MAX_FLOAT_STEPS", "MAX_LAYERS", "parse_space"]
+
+# Limits on what one param may ask for; each keeps a hostile spec from running for hours
+# (or without end) while it looks valid.
+# Choices of one categorical param: Optuna's samplers keep a weight per choice per trial, and
+# no search tries 10,000 choices in a trial budget.
+MAX_CHOICES = 10_000
+# Grid points of a stepped float range: beyond 10**12 (or below the float resolution of
+# the range's ends) the step means nothing and Optuna's grid arithmetic overflows.
+MAX_FLOAT_STEPS = 10**12
+# Integers beyond 64 bits cannot be stored by Optuna nor held by NumPy.
+_INT64_MAX = 2**63 - 1
 
 # No dots: they join the flattened names (conv.0.channels). No leading digit: a part that
 # is all digits is a list index there.
@@ -154,6 +165,12 @@ class _Parser:
             raise self.fail(path + (key,), f"expected {expected}, got {show(value)}")
         if not math.isfinite(value):
             raise self.fail(path + (key,), f"expected a finite number, got {value}")
+        if isinstance(value, int) and abs(value) > _INT64_MAX:
+            raise self.fail(
+                path + (key,),
+                f"{str(value)[:20]}... is too large: the limit is a 64-bit integer "
+                f"(+-{_INT64_MAX})",
+            )
         if integer:
             if isinstance(value, float) and not value.is_integer():
                 raise self.fail(path + (key,), f"expected an integer, got {value}")
@@ -194,10 +211,27 @@ class _Parser:
                     "step cannot be combined with log: true (Optuna has no stepped log "
                     "ranges); remove one of them",
                 )
+            if not integer:
+                self.check_resolution(low, high, step, path + ("step",))
             self.check_grid(low, high, step, path + ("step",))
         if integer:
             return IntParam(name, low, high, log, 1 if step is None else step, when)
         return FloatParam(name, low, high, log, step, when)
+
+    def check_resolution(self, low: float, high: float, step: float, path: KeyPath) -> None:
+        """Refuse a step too fine for the range: more than MAX_FLOAT_STEPS points, or points
+        closer than the floats at the range's ends can tell apart (Optuna would overflow or
+        sample values that are not on the grid)."""
+        resolution = math.ulp(max(abs(low), abs(high)))
+        points = (high - low) / step
+        if points > MAX_FLOAT_STEPS or step < 16 * resolution:
+            raise self.fail(
+                path,
+                f"step = {step} is far below the precision of the range [{low}, {high}]: "
+                f"it makes {points:.3g} grid points (the limit is {MAX_FLOAT_STEPS:.0e}, "
+                f"and floats near {max(abs(low), abs(high))} are {resolution:.3g} apart); "
+                "use a coarser step, or remove step for a continuous range",
+            )
 
     def check_grid(self, low: float, high: float, step: float, path: KeyPath) -> None:
         # Decimal arithmetic on the written values, as Optuna does, so 0.5 / 0.05 is exact.
@@ -219,6 +253,15 @@ class _Parser:
             raise self.fail(path, f"expected a list of choices, got {show(raw)}")
         if not raw:
             raise self.fail(path, "choices must not be empty")
+        if len(raw) > MAX_CHOICES:
+            raise self.fail(
+                path,
+                f"{len(raw):,} choices: the limit is {MAX_CHOICES:,} per param; use an int or "
+                "float range for a numeric param",
+            )
+        # first index of each choice: a dict compares with == and hash, as Optuna does
+        # (True, 1 and 1.0 are one key), in one pass instead of comparing every pair
+        seen: dict[Any, int] = {}
         for index, choice in enumerate(raw):
             if not isinstance(choice, SCALAR_TYPES):
                 raise self.fail(
@@ -228,8 +271,8 @@ class _Parser:
             if isinstance(choice, float) and math.isnan(choice):
                 raise self.fail(path + (index,), "NaN cannot be a choice")
             # Optuna finds a choice with ==, so true and 1 (or 1 and 1.0) would be one choice.
-            first = next((i for i, c in enumerate(raw[:index]) if c == choice), None)
-            if first is not None:
+            first = seen.setdefault(choice, index)
+            if first != index:
                 same = "" if same_value(raw[first], choice) else ", which Optuna treats as equal"
                 raise self.fail(
                     path + (index,),
@@ -277,6 +320,11 @@ class _Parser:
             )
         if isinstance(repeat, int) and repeat < 0:
             raise self.fail(path + ("repeat",), f"the layer count must be >= 0, got {repeat}")
+        if isinstance(repeat, int) and repeat > MAX_LAYERS:
+            raise self.fail(
+                path + ("repeat",),
+                f"{repeat:,} layers: the limit is {MAX_LAYERS:,} layers per repeat block",
+            )
         inner = raw["params"]
         if not isinstance(inner, dict) or not inner:
             raise self.fail(path + ("params",), "a repeat block needs a mapping of params")

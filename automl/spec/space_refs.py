@@ -24,7 +24,12 @@ from automl.spec.params import (
     same_value,
 )
 
-__all__ = ["References"]
+# Layers of a repeat block (a fixed count, or the most its count param can take): every
+# layer's params are sampled, stored and passed to the trainer, so millions would take hours
+# per trial and hold the controller past --timeout and Ctrl-C.
+MAX_LAYERS = 1_000
+
+__all__ = ["MAX_LAYERS", "References"]
 
 
 class References:
@@ -78,15 +83,24 @@ class References:
         counter = top[name]
         if isinstance(counter, IntParam):
             ok, values = counter.low >= 0, [counter.low]
+            most = counter.high
         elif isinstance(counter, CategoricalParam):
             values = list(counter.choices)
+            most = max(values, default=0) if all(isinstance(v, int) for v in values) else 0
             ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values)
         elif isinstance(counter, FixedParam):
             values = [counter.value]
+            most = counter.value if isinstance(counter.value, int) else 0
             ok = isinstance(counter.value, int) and not isinstance(counter.value, bool)
             ok = ok and counter.value >= 0
         else:
-            values, ok = [], False
+            values, ok, most = [], False, 0
+        if ok and most > MAX_LAYERS:
+            raise self.fail(
+                path,
+                f"the layer count '{name}' can reach {most:,} layers: the limit is "
+                f"{MAX_LAYERS:,} layers per repeat block; lower its largest value",
+            )
         if not ok:
             raise self.fail(
                 path,

@@ -23,7 +23,35 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from automl.errors import SpecError
 from automl.spec.keypath import KeyPath, format_path
 
-__all__ = ["LineMap", "load_yaml", "parse_yaml"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_INT_DIGITS",
+    "MAX_NODES",
+    "LineMap",
+    "load_yaml",
+    "parse_yaml",
+]
+
+# Limits that keep a hostile file from costing more than a few seconds and MBs. Real specs
+# are far inside all of them (the largest bundled one is a few KB, a few hundred nodes,
+# eight levels deep).
+# A spec is a page of settings (the bundled ones are under 4 KB); a larger file is a mistake
+# or an attack, and PyYAML reads about 100 KB a second.
+MAX_FILE_BYTES = 256 * 1024
+# Values after alias expansion: `*a` counts every node it stands for, each time it is used,
+# so a "billion laughs" file of a few lines is refused instead of taking gigabytes.
+MAX_NODES = 100_000
+# Levels of mappings and lists (and `<<:` merges); deeper nesting has no meaning in a spec
+# and would exhaust the stack of the code walking it.
+MAX_DEPTH = 50
+# Digits of an integer (sign and _ aside): 19 fit a 64-bit integer, which is what Optuna's
+# storage, NumPy and the trainers hold; a longer one cannot be stored or sampled.
+MAX_INT_DIGITS = 19
+_INT64_MAX = 2**63 - 1
+# Characters of a float as written: 17 significant digits and an exponent say all a
+# float can hold; hundreds of digits are refused before Python parses them.
+_MAX_FLOAT_CHARS = 64
 
 _TAG = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = frozenset(
@@ -148,7 +176,18 @@ class LineMap:
 
 
 def parse_yaml(text: str, file: str | None = None) -> tuple[Any, LineMap]:
-    """Parse one YAML document safely; return its data and the line of every key path."""
+    """Parse one YAML document safely; return its data and the line of every key path.
+
+    Refuses (SpecError) text over :data:`MAX_FILE_BYTES`, more than :data:`MAX_NODES`
+    values once aliases are expanded, nesting deeper than :data:`MAX_DEPTH` and integers
+    beyond 64 bits, before any of it is built.
+    """
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError(
+            f"the file is too large ({len(text):,} characters; the limit is "
+            f"{MAX_FILE_BYTES:,}): a spec is a page of settings",
+            file=file,
+        )
     loader = _SpecLoader(text)
     try:
         node = loader.get_single_node()
@@ -168,6 +207,12 @@ def parse_yaml(text: str, file: str | None = None) -> tuple[Any, LineMap]:
         ) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", file=file) from None
+    except RecursionError:
+        # PyYAML composes nested nodes recursively: a file of thousands of `[` ends here,
+        # before the walker's own depth limit can name the line.
+        raise SpecError(
+            f"the YAML is nested too deeply (the limit is {MAX_DEPTH} levels)", file=file
+        ) from None
     finally:
         loader.dispose()
 
@@ -176,6 +221,13 @@ def load_yaml(path: str | Path) -> tuple[dict[str, Any], LineMap]:
     """Load a spec file: a YAML mapping at the top level, plus the line of every key path."""
     file = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:  # refused before it is read into memory
+            raise SpecError(
+                f"the file is too large ({size:,} bytes; the limit is {MAX_FILE_BYTES:,}): "
+                "a spec is a page of settings",
+                file=file,
+            )
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(f"not a UTF-8 text file ({exc.reason})", file=file) from None
@@ -205,6 +257,8 @@ class _Walker:
         self.lines = lines
         self.file = file
         self.active: set[int] = set()
+        self.nodes = 0  # values walked, aliases counted each time they are used
+        self.depth = 0
 
     def fail(self, node: Node, path: KeyPath, message: str) -> SpecError:
         return SpecError(
@@ -222,6 +276,22 @@ class _Walker:
             )
         if id(node) in self.active:  # an alias that contains itself
             raise self.fail(node, path, "a recursive YAML alias cannot be loaded")
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(
+                node,
+                path,
+                f"the file holds more than {MAX_NODES:,} values once its aliases (*name) are "
+                "expanded; a spec needs far fewer",
+            )
+        if isinstance(node, ScalarNode):
+            self._number(node, path)
+            return
+        if self.depth >= MAX_DEPTH:
+            raise self.fail(
+                node, path, f"the YAML is nested too deeply (the limit is {MAX_DEPTH} levels)"
+            )
+        self.depth += 1
         self.active.add(id(node))
         try:
             if isinstance(node, MappingNode):
@@ -233,6 +303,38 @@ class _Walker:
                     self.walk(item, path + (index,), merged=merged)
         finally:
             self.active.discard(id(node))
+            self.depth -= 1
+
+    def _number(self, node: ScalarNode, path: KeyPath) -> None:
+        """Refuse numbers no spec needs before Python parses them (int() of a long string
+        is quadratic) or they reach code that holds 64 bits."""
+        text = str(node.value)
+        if node.tag == _TAG + "int":
+            digits = text.replace("_", "").lstrip("+-")
+            base = 10
+            if digits[:2] in ("0x", "0o"):
+                digits, base = digits[2:], 16 if digits[1] == "x" else 8
+            too_big = len(digits.lstrip("0")) > MAX_INT_DIGITS
+            if not too_big:
+                try:
+                    too_big = abs(int(digits or "0", base)) > _INT64_MAX
+                except ValueError:
+                    return  # the constructor says what is wrong with it
+            if too_big:
+                shown = text if len(text) <= 24 else f"{text[:12]}...{text[-6:]}"
+                raise self.fail(
+                    node,
+                    path,
+                    f"the integer {shown} ({len(digits)} digits) is too large: the limit is "
+                    f"{MAX_INT_DIGITS} digits (a 64-bit integer, +-{_INT64_MAX})",
+                )
+        elif node.tag == _TAG + "float" and len(text) > _MAX_FLOAT_CHARS:
+            raise self.fail(
+                node,
+                path,
+                f"a number of {len(text)} characters: the limit is {_MAX_FLOAT_CHARS} "
+                "(a float holds 17 significant digits)",
+            )
 
     def _mapping(self, node: MappingNode, path: KeyPath, *, merged: bool) -> None:
         seen: dict[Any, int] = {}

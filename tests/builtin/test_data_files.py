@@ -215,7 +215,7 @@ def test_npz_images_get_a_channel_and_float_targets_are_regression(tmp_path: Pat
     ({"x": np.zeros((4, 2)), "y": np.array([0.0, np.nan, 1.0, 1.0])}, {},
      "missing in 1 row(s) (rows 2)"),
     ({"x": np.zeros((4, 2)), "y": np.array([{}, {}, {}, {}], dtype=object)}, {},
-     "cannot be read as .npz of plain arrays"),
+     "array 'y' holds Python objects"),
 ])
 def test_bad_npz_files(tmp_path: Path, arrays: dict[str, np.ndarray], args: dict[str, Any],
                        message: str) -> None:

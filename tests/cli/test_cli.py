@@ -70,7 +70,11 @@ def test_search_leaderboard_report(write_spec: Spec, in_tmp: Path,
                                   "--set", "budget.max_epochs=4"])
     assert result.exit_code == 0, result.output
     assert "3 trials" in result.output and "best: trial" in result.output
-    result = runner.invoke(main, ["search", "--space", str(path), "--trials", "5"])
+    # a resume must keep the epoch budget its trials were trained with
+    edited = runner.invoke(main, ["search", "--space", str(path), "--trials", "5"])
+    assert edited.exit_code == 2 and "budget.max_epochs: 4 -> " in edited.output
+    result = runner.invoke(main, ["search", "--space", str(path), "--trials", "5",
+                                  "--set", "budget.max_epochs=4"])
     assert result.exit_code == 0, result.output
     assert "5 trials" in result.output and "2 run now" in result.output
 
