@@ -70,6 +70,14 @@ def _rows(mask: np.ndarray, limit: int = 5) -> str:
 
 # -- targets ---------------------------------------------------------------------------------
 
+def _set_task(source: str, value: str = "") -> str:
+    """How the user sets the task: the spec's ``dataset.task`` for a data file, the
+    ``task=`` of :func:`automl.search` for data given in memory (``source`` ``"data"``)."""
+    if source == "data":
+        return f"give task={value!r}" if value else "give task="
+    return f"set dataset.task: {value}" if value else "set dataset.task:"
+
+
 def encode_target(values: Any, *, task: str | None, classes: Any, source: str,
                   column: str = "target") -> tuple[np.ndarray, Task, tuple[str, ...]]:
     """Targets to ``(y, task, class_names)``: class indices in a fixed order, or floats.
@@ -93,16 +101,18 @@ def encode_target(values: Any, *, task: str | None, classes: Any, source: str,
             if np.isfinite(v).all() and (v == np.round(v)).all() and n_values <= \
                     MAX_CLASSES_GUESSED:
                 task = "classification"
-            logger.info("%s: %s has %d distinct %s values: a %s task (set task: to change it)",
+            logger.info("%s: %s has %d distinct %s values: a %s task (%s to change it)",
                         source, column, n_values,
-                        "integer" if task == "classification" else "numeric", task)
+                        "integer" if task == "classification" else "numeric", task,
+                        _set_task(source))
     if task not in TASKS:
         raise DataError(f"{source}: task must be classification or regression, got {task!r}")
     if task == "regression":
         if not numeric:
             example = s[pd.to_numeric(s, errors="coerce").isna()].iloc[0]
             raise DataError(f"{source}: {column} is not numeric (for example {example!r}), so "
-                            f"it cannot be a regression target; set task: classification")
+                            f"it cannot be a regression target; "
+                            f"{_set_task(source, 'classification')}")
         y = s.to_numpy(dtype=np.float64)
         if not np.isfinite(y).all():
             raise DataError(f"{source}: {column} holds infinite values (rows "
@@ -302,9 +312,10 @@ def _numbers_as_text(s: pd.Series, col: str, source: str) -> bool:
         return True
     if bad.sum() <= 0.1 * present.sum() and parsed.any():
         example = s[bad].iloc[0]
+        fix = "(replace them with NaN in the DataFrame)" if source == "data" else \
+            f"(set dataset.na_values: [{example!r}]) or list the column in dataset.categorical"
         raise DataError(f"{source}: column {col!r} is numeric but for {int(bad.sum())} value(s) "
-                        f"such as {example!r} (rows {_rows(bad)}); mark them missing "
-                        f"(csv: na_values: [{example!r}]) or list the column in categorical")
+                        f"such as {example!r} (rows {_rows(bad)}); mark them missing {fix}")
     return False
 
 

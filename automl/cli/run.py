@@ -158,7 +158,13 @@ def validate(space: str, sets: tuple[str, ...]) -> None:
         rows.append({"name": f"{name}.*", "kind": "default",
                      "domain": f"{name}'s own default space, tried from its default config",
                      "log": None, "step": None, "condition": f"trainer = {name}"})
-    for col in (rows[0].keys() if rows else ["name"]):
+    if not rows:
+        # An empty table says nothing; this says what the search will do.
+        out.print(Text(f"no params: every trial trains {spec.trainer} with the same "
+                       f"settings; give params:, or write trainer: [{spec.trainer}] to "
+                       "search its default space"))
+        return
+    for col in rows[0].keys():
         table.add_column(str(col), overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row.values()))

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from automl.engine.supervisor import TrialSupervisor
 from automl.execution.messages import FitResult
+from automl.hints import did_you_mean
 from automl.plugin.trainer import StopReason
 
 __all__ = ["State", "TrialOutcome", "make_outcome"]
@@ -49,7 +50,8 @@ def make_outcome(fit: FitResult, supervisor: TrialSupervisor,
     missing = [m for m in objectives if m not in metrics]
     if missing:
         return TrialOutcome(state="failed", reason=StopReason.FAILED, metrics=metrics,
-                            error=f"objective metric {missing[0]!r} was not reported; "
+                            error=f"objective metric {missing[0]!r} was not reported"
+                                  f"{did_you_mean(missing[0], metrics)}; "
                                   f"reported: {', '.join(sorted(metrics))}", **base)
     values = [float(metrics[m]) for m in objectives]
     if not all(math.isfinite(v) for v in values):

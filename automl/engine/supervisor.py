@@ -31,6 +31,7 @@ import optuna
 
 from automl.engine.stopping import EarlyStopping, StoppingState
 from automl.errors import TrialFailed
+from automl.hints import did_you_mean
 from automl.plugin.trainer import Decision, StopReason
 
 
@@ -142,8 +143,9 @@ class TrialSupervisor:
             decision = self.stopper.update(epoch, clean)
         except KeyError:
             raise TrialFailed(
-                f"the trainer did not report {self.stopper.monitor!r} (early_stopping.monitor); "
-                f"it reported: {', '.join(sorted(clean))}"
+                f"the trainer did not report {self.stopper.monitor!r} (early_stopping.monitor)"
+                f"{did_you_mean(self.stopper.monitor, clean)}; it reported: "
+                f"{', '.join(sorted(clean))}"
             ) from None
         if decision.improved:
             if self._fold is not None:
@@ -158,8 +160,9 @@ class TrialSupervisor:
             if self.prune_metric not in clean:
                 if self.prune:
                     raise TrialFailed(f"the trainer did not report {self.prune_metric!r} "
-                                      f"(the objective); it reported: "
-                                      f"{', '.join(sorted(clean))}")
+                                      f"(the objective)"
+                                      f"{did_you_mean(self.prune_metric, clean)}; it "
+                                      f"reported: {', '.join(sorted(clean))}")
             else:
                 self._unsettled = (clean[self.prune_metric], epoch)
             if self._prune and not decision.stop:

@@ -86,7 +86,12 @@ class Model:
     def encode(self, X: Any, source: str | None = None) -> np.ndarray:
         """``X`` as the features the model takes (what an exported ONNX model takes);
         ``source`` names ``X`` in error messages."""
-        return self.schema.encode(read_data(X), source or _source(X))
+        from automl.tables import check_finite
+
+        data, where = read_data(X), source or _source(X)
+        # an infinite value is the data's fault: caught here, not blamed on the model
+        check_finite(data, where)
+        return self.schema.encode(data, where)
 
     def _outputs(self, X: Any, source: str | None = None) -> np.ndarray:
         x = self.encode(X, source)

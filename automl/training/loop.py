@@ -165,7 +165,10 @@ def _raw_outputs(trainer: TorchTrainer, params: dict[str, Any], checkpoint: Path
     CPU, in batches, so a memory-mapped split is never loaded whole."""
     from automl.training.predictor import load_weights
 
-    state = load_weights(checkpoint)
+    try:
+        state = load_weights(checkpoint)
+    except ValueError as exc:  # a damaged or foreign file: the file's fault, said as such
+        raise TrialFailed(str(exc)) from None
     model = build(trainer, params, info)
     model.load_state_dict(state["state_dict"])
     scaler = Scaler.from_state(state["scaler"])

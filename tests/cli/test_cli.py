@@ -141,3 +141,13 @@ def test_validate_checks_plugin_and_algorithm_names(write_spec: Spec) -> None:
     result = CliRunner().invoke(main, ["validate", "--space", str(path)])
     assert result.exit_code == 2
     assert ":3: sampler.name: unknown sampler 'tpee' (did you mean 'tpe'?)" in result.output
+
+
+def test_validate_says_what_a_spec_without_params_searches(tmp_path: Path) -> None:
+    path = tmp_path / "bare.yaml"
+    path.write_text("study: bare\ntrainer: logistic\ndataset: {name: iris}\n"
+                    "objective: {metric: val_accuracy, direction: maximize}\n")
+    result = CliRunner().invoke(main, ["validate", "--space", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "no params: every trial trains logistic with the same settings" in result.output
+    assert "search space" not in result.output

@@ -171,7 +171,8 @@ def test_an_objective_the_trainer_never_reports_fails_each_trial_with_the_reason
     code, output = _search_cli(write_spec(text))
     assert code == 1, output
     assert "no trial of study curve-study completed" in output
-    assert "objective metric 'val_acuracy' was not reported" in output
+    assert "objective metric 'val_acuracy' was not reported (did you mean 'val_accuracy'?)" \
+        in output
     assert "leaderboard.csv, best/" not in output
     assert not (in_tmp / "reports" / "curve-study" / "best").exists()
     trials = automl.load_study("curve-study").trials

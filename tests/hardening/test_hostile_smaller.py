@@ -201,3 +201,50 @@ def test_a_spec_dataset_with_another_separator_names_the_spec_key(in_tmp: Path) 
                   "--set", "dataset.path=u16.csv", "--set", "dataset.target=target",
                   cwd=in_tmp)
     assert done.returncode == 2 and "set dataset.encoding: utf-16" in done.stderr
+
+
+def test_infinite_values_are_the_datas_fault_in_python_too(wine_model: Path,
+                                                           tmp_path: Path) -> None:
+    import numpy as np
+
+    import automl as automl_api
+    from automl.errors import DataError
+
+    model = automl_api.load(wine_model)
+    frame = load_wine(as_frame=True).frame.drop(columns="target").head(4)
+    frame.iloc[2, 1] = np.inf
+    frame.to_csv(tmp_path / "inf.csv", index=False)
+    frame.to_parquet(tmp_path / "inf.parquet")
+    array = frame.to_numpy()
+    np.save(tmp_path / "inf.npy", array)
+    for given in (frame, array, tmp_path / "inf.csv", str(tmp_path / "inf.parquet"),
+                  tmp_path / "inf.npy"):
+        with pytest.raises(DataError, match="infinite values"):
+            model.predict(given)
+    assert len(model.predict(frame.replace(np.inf, 1.0))) == 4
+
+
+def test_a_data_hint_names_what_the_user_can_set(in_tmp: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    import automl as automl_api
+    from automl.errors import DataError
+
+    spec = {"trainer": "logistic", "budget": {"trials": 1},
+            "objective": {"metric": "val_accuracy", "direction": "maximize"}}
+    frame = pd.DataFrame({"a": np.arange(40.0).astype(object), "y": ["p", "q"] * 20})
+    frame.loc[3, "a"] = "abc"
+    with pytest.raises(DataError) as given:  # in memory: no spec key to point at
+        automl_api.search(spec, frame, target="y", study="h1", progress=False)
+    assert "replace them with NaN in the DataFrame" in str(given.value)
+    assert "dataset." not in str(given.value)
+    with pytest.raises(DataError, match=r"give task='classification'"):
+        automl_api.search(spec, frame.assign(a=1.0), target="y", task="regression",
+                          study="h2", progress=False)
+    frame.to_csv(in_tmp / "t.csv", index=False)
+    done = automl("search", "--space", "tabular", "--set", "dataset.name=csv",
+                  "--set", "dataset.path=t.csv", "--set", "dataset.target=y", cwd=in_tmp)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "(set dataset.na_values: ['abc']) or list the column in dataset.categorical" \
+        in done.stderr
