@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from automl.plugin import (
     MISSING,
@@ -35,17 +34,11 @@ from automl.plugin import (
     Dataset,
     DatasetLoader,
     RegisterDataset,
-    array_dataset,
     did_you_mean,
-    encode_target,
     get_logger,
     hookimpl,
     load_saved_dataset,
-    table_dataset,
 )
-
-# Built in, so it may use the engine's file checks beyond the plugin API.
-from automl.tables import check_array_file, check_separator, check_text_file  # noqa: E402
 
 logger = get_logger("automl.plugins.data_files")
 
@@ -78,8 +71,7 @@ def shown(items: Sequence[str], limit: int = 12) -> str:
     return head + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
-__all__ = ["MISSING", "encode_target", "load_csv", "load_image_folder", "load_npz",
-           "load_parquet", "table_dataset"]
+__all__ = ["MISSING", "load_csv", "load_image_folder", "load_npz", "load_parquet"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -98,7 +90,15 @@ def load_csv(*, path: str, target: str, task: str | None = None, features: Any =
     """
     file = data_file(path, "csv")
     source = f"csv file {str(path)!r}"
+    # pandas (through automl.tables) is imported where a table is read: every worker loads
+    # this plugin, and most never read a file (0.45 s of CPU each at start). Built in, this
+    # plugin may use the engine's file checks beyond the plugin API.
+    import pandas as pd
+
+    from automl.tables import check_separator, check_text_file, table_dataset
+
     check_text_file(file, source, encoding)
+
     try:
         frame = pd.read_csv(file, sep=sep, na_values=na_values, encoding=encoding,
                             low_memory=False)
@@ -124,6 +124,10 @@ def load_parquet(*, path: str, target: str, task: str | None = None, features: A
     :func:`table_dataset` for the columns."""
     file = data_file(path, "parquet")
     source = f"parquet file {str(path)!r}"
+    import pandas as pd
+
+    from automl.tables import table_dataset
+
     try:
         frame = pd.read_parquet(file)
     except ImportError:
@@ -149,6 +153,8 @@ def load_npz(*, path: str, x: str = "x", y: str = "y", task: str | None = None,
     """
     file = data_file(path, "npz")
     source = f"npz file {str(path)!r}"
+    from automl.tables import array_dataset, check_array_file
+
     check_array_file(file, source, [x, y])  # headers first: a forged one claims terabytes
     try:
         loaded = np.load(file, allow_pickle=False)

@@ -10,8 +10,9 @@ import warnings
 from typing import Any
 
 import numpy as np
-import optuna
 
+# Optuna is imported where a sampler or pruner is built: workers load this plugin too, and
+# they never search, so importing it here cost each of them 0.25 s of CPU at start.
 from automl.plugin import (
     AlgorithmError,
     CategoricalParam,
@@ -31,6 +32,8 @@ from automl.plugin import (
 
 
 def _tpe(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     options.setdefault("multivariate", True)
     # `group` only makes sense with multivariate, and helps with conditional params.
     options.setdefault("group", bool(options["multivariate"]))
@@ -42,35 +45,46 @@ def _tpe(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
 
 
 def _random(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     return optuna.samplers.RandomSampler(seed=seed, **options)
 
 
 def _cmaes(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     return optuna.samplers.CmaEsSampler(seed=seed, **options)
 
 
 def _gp(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     return optuna.samplers.GPSampler(seed=seed, **options)
 
 
 def _nsga2(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     return optuna.samplers.NSGAIISampler(seed=seed, **options)
 
 
 def _qmc(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     return optuna.samplers.QMCSampler(seed=seed, **options)
 
 
-class _GridSampler(optuna.samplers.GridSampler):
-    """Optuna's grid sampler without the ``study.stop()`` of its ``after_trial``: with
-    ask/tell there is no optimize loop to stop (it raises), so the controller stops the
-    search itself once ``is_exhausted``."""
-
-    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-        return None
-
-
 def _grid(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
+    class _GridSampler(optuna.samplers.GridSampler):
+        """Optuna's grid sampler without the ``study.stop()`` of its ``after_trial``: with
+        ask/tell there is no optimize loop to stop (it raises), so the controller stops the
+        search itself once ``is_exhausted``."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
     grid = options.pop("search_space", None) or grid_of(ctx.space)
     return _GridSampler(grid, seed=seed, **options)
 
@@ -127,31 +141,43 @@ def _startup(options: dict[str, Any], ctx: SearchContext) -> None:
 
 
 def _median(options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     _startup(options, ctx)
     return optuna.pruners.MedianPruner(**options)
 
 
 def _percentile(options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     options.setdefault("percentile", 25.0)
     _startup(options, ctx)
     return optuna.pruners.PercentilePruner(**options)
 
 
 def _hyperband(options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     options.setdefault("min_resource", 1)
     options.setdefault("max_resource", ctx.max_epochs)
     return optuna.pruners.HyperbandPruner(**options)
 
 
 def _successive_halving(options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     return optuna.pruners.SuccessiveHalvingPruner(**options)
 
 
 def _wilcoxon(options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     return optuna.pruners.WilcoxonPruner(**options)
 
 
 def _none(options: dict[str, Any], ctx: SearchContext) -> Any:
+    import optuna
+
     if options:
         raise ValueError(f"takes no options, got {', '.join(options)}")
     return optuna.pruners.NopPruner()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -221,6 +223,16 @@ def spec_text(text: str) -> str:
     return textwrap.dedent(text).lstrip()
 
 
+def mlp_spec_head(study: str) -> str:
+    """The first five lines of a spec (an iris mlp, 2 trials of 2 epochs) for a test to
+    append sections to: the line numbers its errors name start at 6."""
+    return (f"study: {study}\n"
+            "trainer: mlp\n"
+            "dataset: {name: iris}\n"
+            "objective: {metric: val_accuracy, direction: maximize}\n"
+            "budget: {trials: 2, max_epochs: 2}\n")
+
+
 def iris_spec(trainer: str, **sections: Mapping[str, Any]) -> Spec:
     """A small iris spec for ``trainer``; ``sections`` replace or add spec sections."""
     data: dict[str, Any] = {"study": "iris-test", "trainer": trainer,
@@ -278,3 +290,24 @@ def search_reports(write_spec: WriteSpec, host: PluginHost, text: str,
     spec = load_spec(write_spec(text, name))
     search(spec, host)
     return Path("reports") / spec.study
+
+
+# -- planted pickles -------------------------------------------------------------------------
+class PicklePayload:
+    """Unpickling this runs ``touch MARKER``: a planted file that must never be loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.system, (f"touch {self.marker}",)
+
+
+def plant_pickle(path: Path, marker: Path) -> None:
+    """Write at ``path`` a pickle that creates ``marker`` when unpickled."""
+    path.write_bytes(pickle.dumps(PicklePayload(marker)))
+    # the payload is real: unpickling it does create the marker
+    probe = marker.with_name("probe")
+    pickle.loads(pickle.dumps(PicklePayload(probe)))
+    assert probe.exists()
+    probe.unlink()

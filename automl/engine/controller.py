@@ -86,6 +86,20 @@ class SearchResult:
     last_error: str = ""
 
 
+def _remove_made(report_dir: Path, outermost: Path) -> None:
+    """Remove the report folder this run made, then its parents up to ``outermost`` while
+    they are empty: another search may have made a folder of its own beside it meanwhile
+    (``reports/other-study``), which an ``rmtree`` of ``outermost`` would take with it."""
+    shutil.rmtree(report_dir, ignore_errors=True)
+    folder = report_dir.parent
+    while outermost in (folder, *folder.parents):
+        try:
+            folder.rmdir()  # only an empty folder
+        except OSError:
+            return
+        folder = folder.parent
+
+
 class Controller:
     """Runs (or resumes, or joins) the study a spec describes.
 
@@ -170,7 +184,7 @@ class Controller:
             if fresh is not None and getattr(exc, "exit_code", None) == 2:
                 # Bad input found while the study opened (a sampler option, say): a
                 # command that fails leaves nothing it made on disk.
-                shutil.rmtree(fresh, ignore_errors=True)
+                _remove_made(self.report_dir, fresh)
             raise
         release_warnings()  # the input passed its checks: a library's warnings now show
         try:

@@ -9,8 +9,6 @@ refuses it with one line, and the marker never appears.
 
 from __future__ import annotations
 
-import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -21,19 +19,12 @@ from sklearn import datasets
 
 import automl
 from automl.errors import AutomlError
+from tests.helpers import PicklePayload, plant_pickle
 
 pytestmark = pytest.mark.slow
 
 AUTOML = str(Path(sys.executable).with_name("automl"))
 MLP = {"lr": 0.01, "n_layers": 1, "layers": {"repeat": "n_layers", "params": {"units": 8}}}
-
-
-class _Payload:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return os.system, (f"touch {self.marker}",)
 
 
 def _spec(study: str, trials: int) -> dict:
@@ -58,11 +49,11 @@ def test_planted_checkpoints_and_trial_bundles_never_run(in_tmp: Path) -> None:
     reports = in_tmp / "reports" / "planted"
     marker = in_tmp / "MARKER"
     for checkpoint in (reports / "checkpoints").glob("trial_*.pt"):
-        checkpoint.write_bytes(pickle.dumps(_Payload(marker)))
+        plant_pickle(checkpoint, marker)
     bundle = reports / "bundles" / "trial_1"
     bundle.mkdir(parents=True)
     for name in ("model.pt", "model.pkl", "model.joblib"):
-        (bundle / name).write_bytes(pickle.dumps(_Payload(marker)))
+        plant_pickle(bundle / name, marker)
 
     for args in (["export", "planted", "--trial", "0", "--out", "out0"],
                  ["report", "planted"], ["leaderboard", "planted"],
@@ -85,7 +76,7 @@ def test_planted_saved_data_of_an_in_memory_search_never_runs(in_tmp: Path) -> N
     marker = in_tmp / "MARKER"
     saved = in_tmp / "reports" / "frame" / "data"
     for name in ("x.npy", "y.npy"):
-        (saved / name).write_bytes(pickle.dumps(_Payload(marker)))
+        plant_pickle(saved / name, marker)
     (in_tmp / "reports" / "frame" / "checkpoints" / "trial_0.pt").unlink()
     # export must train the trial again, from the saved data: refused, never unpickled
     run = _cli("export", "frame", "--trial", "0", "--out", "out")
@@ -105,11 +96,11 @@ def test_a_pickled_data_file_for_predict_is_refused(in_tmp: Path, suffix: str) -
     marker = in_tmp / "MARKER"
     data = in_tmp / f"new{suffix}"
     if suffix == ".npy":  # an object array: numpy stores it as a pickle inside the .npy
-        np.save(data, np.array([_Payload(marker)], dtype=object), allow_pickle=True)
+        np.save(data, np.array([PicklePayload(marker)], dtype=object), allow_pickle=True)
     elif suffix == ".npz":
-        np.savez(data, x=np.array([_Payload(marker)], dtype=object))
+        np.savez(data, x=np.array([PicklePayload(marker)], dtype=object))
     else:
-        data.write_bytes(pickle.dumps(_Payload(marker)))
+        plant_pickle(data, marker)
     run = _cli("predict", "target", "--data", str(data))
     assert run.returncode == 2, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and data.name in run.stderr

@@ -22,17 +22,11 @@ from automl.errors import SpecError
 from automl.plugin import SamplerPlugin, hookimpl
 from automl.plugin.host import PluginHost
 from automl.spec import load_spec
-from tests.helpers import CURVE_SPEC, CurvePlugin
+from tests.helpers import CURVE_SPEC, CurvePlugin, mlp_spec_head
 
 WriteSpec = Callable[..., Path]
 
-BASE = """\
-study: runtime
-trainer: mlp
-dataset: {name: iris}
-objective: {metric: val_accuracy, direction: maximize}
-budget: {trials: 2, max_epochs: 2}
-"""
+BASE = mlp_spec_head("runtime")
 
 
 def _validate(path: Path) -> tuple[int, str]:
@@ -164,32 +158,40 @@ def _search_cli(path: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.fixture
+def failed_search(in_tmp: Path, write_spec: WriteSpec,
+                  global_host: PluginHost) -> Callable[[str], str]:
+    """``automl search`` of a curve spec in which no trial completes: it exits 1, names no
+    best/ and writes none. The fixture's value runs a spec text and returns the output."""
+    def run(text: str) -> str:
+        code, output = _search_cli(write_spec(text))
+        assert code == 1, output
+        assert "leaderboard.csv, best/" not in output
+        assert not (in_tmp / "reports" / "curve-study" / "best").exists()
+        return output
+
+    return run
+
+
 def test_an_objective_the_trainer_never_reports_fails_each_trial_with_the_reason(
-        in_tmp: Path, write_spec: WriteSpec, global_host: PluginHost) -> None:
-    text = CURVE_SPEC.replace("metric: val_accuracy", "metric: val_acuracy").replace(
-        "trials: 6", "trials: 2")
-    code, output = _search_cli(write_spec(text))
-    assert code == 1, output
+        failed_search: Callable[[str], str]) -> None:
+    output = failed_search(CURVE_SPEC.replace("metric: val_accuracy", "metric: val_acuracy")
+                           .replace("trials: 6", "trials: 2"))
     assert "no trial of study curve-study completed" in output
     assert "objective metric 'val_acuracy' was not reported (did you mean 'val_accuracy'?)" \
         in output
-    assert "leaderboard.csv, best/" not in output
-    assert not (in_tmp / "reports" / "curve-study" / "best").exists()
     trials = automl.load_study("curve-study").trials
     assert [t.state.name for t in trials] == ["FAIL", "FAIL"]
 
 
 def test_a_search_in_which_every_trial_failed_exits_non_zero_without_best(
-        in_tmp: Path, write_spec: WriteSpec, global_host: PluginHost) -> None:
-    text = CURVE_SPEC.replace("trials: 6", "trials: 3, max_failures: 10").replace(
-        "params:\n", "params:\n  mode: raise\n")
-    code, output = _search_cli(write_spec(text))
-    assert code == 1, output
+        failed_search: Callable[[str], str]) -> None:
+    output = failed_search(CURVE_SPEC.replace("trials: 6", "trials: 3, max_failures: 10")
+                           .replace("params:\n", "params:\n  mode: raise\n"))
     last = output.strip().splitlines()[-1]
     assert last == ("error: no trial of study curve-study completed, so there is no best "
                     "model; last error: RuntimeError: boom in the trainer"), output
-    assert "no best/" in output and "leaderboard.csv, best/" not in output
-    assert not (in_tmp / "reports" / "curve-study" / "best").exists()
+    assert "no best/" in output
 
 
 def test_a_search_with_a_completed_trial_still_exits_0_with_best(

@@ -55,6 +55,24 @@ def test_a_clear_error_is_the_only_line(command: str, sets: list[str], in_tmp: P
     assert not (in_tmp / "reports").exists()
 
 
+def test_a_refused_search_removes_only_what_it_made(in_tmp: Path) -> None:
+    # reports/ is new to this run, but another study's folder appears in it meanwhile
+    # (made here before the run, inside the folder the run would have to make).
+    from automl.engine.controller import _remove_made
+
+    mine = in_tmp / "reports" / "nested" / "w"
+    mine.mkdir(parents=True)
+    (mine / "study.db").write_bytes(b"")
+    other = in_tmp / "reports" / "other-study"
+    other.mkdir()
+    (other / "leaderboard.csv").write_text("rank\n")
+    _remove_made(mine, in_tmp / "reports")
+    assert not (in_tmp / "reports" / "nested").exists()
+    assert (other / "leaderboard.csv").read_text() == "rank\n"
+    _remove_made(in_tmp / "reports" / "other-study", in_tmp / "reports")
+    assert not (in_tmp / "reports").exists()  # empty up to the outermost: all gone
+
+
 def test_a_warning_of_a_run_that_goes_on_is_one_line_once(in_tmp: Path) -> None:
     done = automl("search", "--space", MLP, "--study", "w", "--trials", "2",
                   "--set", "budget.max_epochs=1", "--set",

@@ -25,16 +25,11 @@ from automl.spec import Spec, load_spec, parse_yaml
 from automl.spec.space_parser import MAX_CHOICES
 from automl.spec.space_refs import MAX_LAYERS
 from automl.spec.yaml_loader import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
+from tests.helpers import mlp_spec_head
 
 WriteSpec = Callable[..., Path]
 
-BASE = """\
-study: bombs
-trainer: mlp
-dataset: {name: iris}
-objective: {metric: val_accuracy, direction: maximize}
-budget: {trials: 2, max_epochs: 2}
-"""
+BASE = mlp_spec_head("bombs")
 
 
 def _laughs(levels: int = 9, width: int = 9) -> str:

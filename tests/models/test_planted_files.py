@@ -7,8 +7,6 @@ it is never read; in the model's place it is refused with one line.
 
 from __future__ import annotations
 
-import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -19,29 +17,11 @@ from sklearn import datasets
 
 import automl
 from automl.errors import AutomlError
+from tests.helpers import plant_pickle
 
 pytestmark = pytest.mark.slow
 
 AUTOML = str(Path(sys.executable).with_name("automl"))
-
-
-class _Payload:
-    """Unpickling this runs ``touch MARKER``."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return os.system, (f"touch {self.marker}",)
-
-
-def _plant(path: Path, marker: Path) -> None:
-    path.write_bytes(pickle.dumps(_Payload(marker)))
-    # the payload is real: unpickling it does create the marker
-    probe = marker.with_name("probe")
-    pickle.loads(pickle.dumps(_Payload(probe)))
-    assert probe.exists()
-    probe.unlink()
 
 
 def _spec(study: str, trainer: str, dataset: str, params: dict) -> dict:
@@ -67,9 +47,9 @@ def test_a_planted_pickle_in_best_is_never_executed(trainer: str, dataset: str, 
 
     # Beside the model, under every name a loader might look for: never opened.
     for name in ("model.pkl", "model.joblib", "preprocessing.pkl", "schema.pkl"):
-        _plant(best / name, marker)
+        plant_pickle(best / name, marker)
     if model_file != "model.pt":
-        _plant(best / "model.pt", marker)
+        plant_pickle(best / "model.pt", marker)
     assert len(automl.load("reports/planted").predict(iris.data[:10])) == 10
     cli = subprocess.run([AUTOML, "predict", "reports/planted", "--data", "new.npy"],
                          capture_output=True, text=True, timeout=120)
@@ -78,7 +58,7 @@ def test_a_planted_pickle_in_best_is_never_executed(trainer: str, dataset: str, 
     assert not marker.exists()
 
     # In the model's place: refused, with one line and no traceback.
-    _plant(best / model_file, marker)
+    plant_pickle(best / model_file, marker)
     with pytest.raises(AutomlError, match="cannot be used|not trust|not a"):
         automl.load("reports/planted").predict(iris.data[:10])
     cli = subprocess.run([AUTOML, "predict", "reports/planted", "--data", "new.npy"],
