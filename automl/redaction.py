@@ -60,10 +60,16 @@ def redact_text(text: str, *urls: str | None) -> str:
 
 
 def redact_spec(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a spec's data with ``execution.storage`` redacted (the stored spec and the
-    reproduce spec of report.html: a worker brings its own ``--storage``)."""
+    """A copy of a spec's data with ``execution.storage`` and the trackers' URLs redacted
+    (the stored spec and the reproduce spec of report.html: a worker brings its own
+    ``--storage``)."""
     out = dict(data)
     execution = out.get("execution")
     if isinstance(execution, Mapping) and isinstance(execution.get("storage"), str):
         out["execution"] = {**execution, "storage": redact_url(execution["storage"])}
+    tracking = out.get("tracking")
+    if isinstance(tracking, list):  # a tracking server's URI may hold a password too
+        out["tracking"] = [{k: redact_url(v) if isinstance(v, str) else v
+                            for k, v in entry.items()} if isinstance(entry, Mapping) else entry
+                           for entry in tracking]
     return out

@@ -106,19 +106,15 @@ def saved_fingerprint(folder: Path) -> str | None:
 
 
 def _plain_array(file: Path, mmap_mode: str | None = None) -> np.ndarray:
-    from automl.tables import check_array_file
+    # A forged header (claiming terabytes) and a planted pickle are refused before
+    # anything is allocated or unpickled: the loader `automl predict --data` uses too.
+    from automl.tables import load_plain_array
 
-    if file.is_file():  # a forged header claims terabytes: refused before any allocation
-        check_array_file(file, str(file))
-    try:
-        return np.load(file, mmap_mode=mmap_mode, allow_pickle=False)
-    except ValueError as exc:
-        if "pickled" not in str(exc):
-            raise
-        # numpy's own message invites loading the file unsafely; a report folder may hold
-        # files planted by anyone, so it is refused and never unpickled.
-        raise DataError(f"{file} holds pickled Python objects, not a plain array: refused "
-                        "(automl never unpickles a file)") from None
+    array = load_plain_array(file, str(file), mmap_mode)
+    if not isinstance(array, np.ndarray):  # an .npz archive under a .npy name
+        array.close()
+        raise DataError(f"{file} is an .npz archive, not a .npy array")
+    return array
 
 
 def load_saved_dataset(*, path: str) -> Dataset:

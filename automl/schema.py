@@ -154,11 +154,12 @@ class InputSchema:
                    scale=float(data.get("scale", 1.0)))
 
     # -- encoding ----------------------------------------------------------------------
-    def encode(self, data: Any, source: str = "the input") -> np.ndarray:
+    def encode(self, data: Any, source: str = "the input", first_row: int = 1) -> np.ndarray:
         """``data`` (a DataFrame, or an array of samples) as float32 features of
-        ``(n, *shape)``; a :class:`~automl.errors.DataError` for input that does not fit."""
+        ``(n, *shape)``; a :class:`~automl.errors.DataError` for input that does not fit
+        (naming rows from ``first_row``: a chunk of a file gives its first row's number)."""
         if self.kind == "table":
-            return self._encode_table(data, source)
+            return self._encode_table(data, source, first_row)
         return self._encode_array(data, source)
 
     def _encode_array(self, data: Any, source: str) -> np.ndarray:
@@ -184,7 +185,7 @@ class InputSchema:
         x = x.astype(np.float32, copy=False)
         return x * np.float32(self.scale) if self.scale != 1.0 else x
 
-    def _encode_table(self, data: Any, source: str) -> np.ndarray:
+    def _encode_table(self, data: Any, source: str, first_row: int = 1) -> np.ndarray:
         import pandas as pd
 
         names = [c.name for c in self.columns]
@@ -202,7 +203,7 @@ class InputSchema:
         for column in self.columns:
             values = frame[column.name]
             if column.kind == "numeric":
-                parts.append(_numeric(values, column.name, source)[:, None])
+                parts.append(_numeric(values, column.name, source, first_row)[:, None])
             else:
                 labels = labels_of(values).fillna(MISSING)
                 codes = pd.Index(list(column.categories)).get_indexer(labels)
@@ -238,15 +239,15 @@ def _frame_columns(frame: Any, names: list[str], allowed: Sequence[str],
     return frame[names]
 
 
-def _numeric(values: pd.Series, column: str, source: str) -> np.ndarray:
+def _numeric(values: pd.Series, column: str, source: str, first_row: int = 1) -> np.ndarray:
     import pandas as pd
 
     parsed = pd.to_numeric(values, errors="coerce")
     bad = values.notna().to_numpy() & parsed.isna().to_numpy()
     if bad.any():
-        row = int(np.flatnonzero(bad)[0]) + 1
-        raise DataError(f"{source}: column {column!r} must be numeric, but row {row} holds "
-                        f"{values.iloc[row - 1]!r}")
+        at = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{source}: column {column!r} must be numeric, but row "
+                        f"{at + first_row} holds {values.iloc[at]!r}")
     return parsed.to_numpy(dtype=np.float64)
 
 

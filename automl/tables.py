@@ -61,9 +61,10 @@ def shown(items: Sequence[str], limit: int = 12) -> str:
     return head + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
-def _rows(mask: np.ndarray, limit: int = 5) -> str:
-    """1-based row numbers (data rows, after any header) of the first hits of ``mask``."""
-    rows = np.flatnonzero(mask)[:limit] + 1
+def _rows(mask: np.ndarray, limit: int = 5, first: int = 1) -> str:
+    """1-based row numbers (data rows, after any header) of the first hits of ``mask``;
+    ``first``: the row number of the mask's first row (a file read in chunks)."""
+    rows = np.flatnonzero(mask)[:limit] + first
     more = ", ..." if mask.sum() > limit else ""
     return ", ".join(str(r) for r in rows) + more
 
@@ -403,6 +404,25 @@ def check_array_file(path: Any, source: str, names: Sequence[str] | None = None)
         raise DataError(f"{source} cannot be read as .npz: {exc}") from None
 
 
+def load_plain_array(path: Any, source: str, mmap_mode: Any = None) -> Any:
+    """``np.load`` of a NumPy file that never unpickles: a ``.npy`` file's array (its
+    header checked first, :func:`check_array_file`) or a ``.npz`` file's lazy archive
+    (whose arrays the caller checks by name before reading them). A file that holds a
+    pickle, whatever its name, is a :class:`DataError` in automl's words: numpy's own
+    invites loading it unsafely, and a data file or report folder may come from anyone."""
+    from pathlib import Path
+
+    if Path(path).is_file():  # a missing file: np.load's own OSError
+        check_array_file(path, source, [])  # a .npy header; no .npz member yet
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except ValueError as exc:
+        if "pickled" not in str(exc):
+            raise
+        raise DataError(f"{source} holds pickled Python objects, not a plain array: refused "
+                        "(automl never unpickles a file)") from None
+
+
 def _check_npy_header(fh: Any, size: int, source: str, label: str) -> None:
     fmt = np.lib.format
     try:
@@ -444,9 +464,11 @@ def check_table_cells(frame: pd.DataFrame, source: str) -> None:
                             f"single values; flatten it or drop it (drop: [{col}])")
 
 
-def check_finite(data: Any, source: str) -> None:
+def check_finite(data: Any, source: str, first_row: int = 1) -> None:
     """Refuse infinite values in a table's numeric columns or a numeric array (new data
-    for a model: a model would fail on them with a message that blames the model)."""
+    for a model: a model would fail on them with a message that blames the model).
+    ``first_row``: the file row number of ``data``'s first row (a chunk of a file), so
+    that the rows named are the file's."""
     if isinstance(data, pd.DataFrame):
         for col in data.columns:
             s = data[col]
@@ -454,7 +476,7 @@ def check_finite(data: Any, source: str) -> None:
                 infinite = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
                 if infinite.any():
                     raise DataError(f"{source}: column {col!r} holds infinite values (rows "
-                                    f"{_rows(infinite)})")
+                                    f"{_rows(infinite, first=first_row)})")
     elif isinstance(data, np.ndarray) and np.issubdtype(data.dtype, np.floating):
         if np.isinf(data).any():
             raise DataError(f"{source}: the array holds infinite values")

@@ -98,7 +98,6 @@ def load_csv(*, path: str, target: str, task: str | None = None, features: Any =
     from automl.tables import check_separator, check_text_file, table_dataset
 
     check_text_file(file, source, encoding)
-
     try:
         frame = pd.read_csv(file, sep=sep, na_values=na_values, encoding=encoding,
                             low_memory=False)

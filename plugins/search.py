@@ -31,6 +31,24 @@ from automl.plugin import (
 )
 
 
+def _sampler(cls: str) -> Any:
+    """A factory of ``optuna.samplers.<cls>`` with the spec's seed and options as given."""
+    def build(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
+        import optuna
+
+        return getattr(optuna.samplers, cls)(seed=seed, **options)
+    return build
+
+
+def _pruner(cls: str) -> Any:
+    """A factory of ``optuna.pruners.<cls>`` with the spec's options as given."""
+    def build(options: dict[str, Any], ctx: SearchContext) -> Any:
+        import optuna
+
+        return getattr(optuna.pruners, cls)(**options)
+    return build
+
+
 def _tpe(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
     import optuna
 
@@ -42,36 +60,6 @@ def _tpe(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
         # here (in this docstring) rather than at every run.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(seed=seed, **options)
-
-
-def _random(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
-    import optuna
-
-    return optuna.samplers.RandomSampler(seed=seed, **options)
-
-
-def _cmaes(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
-    import optuna
-
-    return optuna.samplers.CmaEsSampler(seed=seed, **options)
-
-
-def _gp(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
-    import optuna
-
-    return optuna.samplers.GPSampler(seed=seed, **options)
-
-
-def _nsga2(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
-    import optuna
-
-    return optuna.samplers.NSGAIISampler(seed=seed, **options)
-
-
-def _qmc(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
-    import optuna
-
-    return optuna.samplers.QMCSampler(seed=seed, **options)
 
 
 def _grid(seed: int | None, options: dict[str, Any], ctx: SearchContext) -> Any:
@@ -163,18 +151,6 @@ def _hyperband(options: dict[str, Any], ctx: SearchContext) -> Any:
     return optuna.pruners.HyperbandPruner(**options)
 
 
-def _successive_halving(options: dict[str, Any], ctx: SearchContext) -> Any:
-    import optuna
-
-    return optuna.pruners.SuccessiveHalvingPruner(**options)
-
-
-def _wilcoxon(options: dict[str, Any], ctx: SearchContext) -> Any:
-    import optuna
-
-    return optuna.pruners.WilcoxonPruner(**options)
-
-
 def _none(options: dict[str, Any], ctx: SearchContext) -> Any:
     import optuna
 
@@ -186,13 +162,16 @@ def _none(options: dict[str, Any], ctx: SearchContext) -> Any:
 SAMPLERS = [
     SamplerPlugin("tpe", _tpe, "Tree-structured Parzen Estimator (multivariate, grouped)",
                   constraints=True),
-    SamplerPlugin("random", _random, "independent uniform sampling"),
-    SamplerPlugin("cmaes", _cmaes, "CMA evolution strategy (continuous params; one objective)",
+    SamplerPlugin("random", _sampler("RandomSampler"), "independent uniform sampling"),
+    SamplerPlugin("cmaes", _sampler("CmaEsSampler"),
+                  "CMA evolution strategy (continuous params; one objective)",
                   multi_objective=False),
-    SamplerPlugin("gp", _gp, "Gaussian-process Bayesian optimization", constraints=True),
-    SamplerPlugin("nsga2", _nsga2, "NSGA-II genetic algorithm (multi-objective)",
+    SamplerPlugin("gp", _sampler("GPSampler"), "Gaussian-process Bayesian optimization",
                   constraints=True),
-    SamplerPlugin("qmc", _qmc, "quasi-Monte Carlo (Sobol) space filling"),
+    SamplerPlugin("nsga2", _sampler("NSGAIISampler"),
+                  "NSGA-II genetic algorithm (multi-objective)",
+                  constraints=True),
+    SamplerPlugin("qmc", _sampler("QMCSampler"), "quasi-Monte Carlo (Sobol) space filling"),
     SamplerPlugin("grid", _grid, "every combination of choices and stepped ranges"),
 ]
 
@@ -200,8 +179,10 @@ PRUNERS = [
     PrunerPlugin("median", _median, "prune below the median of earlier trials at the same epoch"),
     PrunerPlugin("percentile", _percentile, "prune below a percentile (25) of earlier trials"),
     PrunerPlugin("hyperband", _hyperband, "Hyperband: successive halving in several brackets"),
-    PrunerPlugin("successive_halving", _successive_halving, "asynchronous successive halving"),
-    PrunerPlugin("wilcoxon", _wilcoxon, "Wilcoxon signed-rank test against the best trial"),
+    PrunerPlugin("successive_halving", _pruner("SuccessiveHalvingPruner"),
+                 "asynchronous successive halving"),
+    PrunerPlugin("wilcoxon", _pruner("WilcoxonPruner"),
+                 "Wilcoxon signed-rank test against the best trial"),
     PrunerPlugin("none", _none, "no pruning"),
 ]
 

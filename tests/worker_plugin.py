@@ -7,7 +7,9 @@ nothing; ``params["mode"]`` picks how a trial goes: ``ok``, ``raise``, ``nan``, 
 (never reports again), ``slow`` (0.2 s per epoch, or ``AUTOML_TEST_EPOCH_S`` seconds
 where a test sets it for one worker process), ``warn`` (a FutureWarning every epoch, as a
 library's deprecation), ``eval_raise`` (trains, then its test evaluation raises),
-``interrupt`` (raises KeyboardInterrupt in epoch 2: past a trial's own error handling).
+``interrupt`` (raises KeyboardInterrupt in epoch 2: past a trial's own error handling),
+``missing_file`` (opens a file that does not exist in epoch 2: an ``OSError`` of the
+trial's own, not a lost controller).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class FaultyTrainer:
                     os.kill(os.getpid(), signal.SIGKILL)
                 if mode == "interrupt":
                     raise KeyboardInterrupt
+                if mode == "missing_file":
+                    (ctx.checkpoint_path.parent / "no-such-input.bin").open("rb")
                 if mode == "hang":
                     time.sleep(3600)
             if mode == "warn":

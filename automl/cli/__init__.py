@@ -69,7 +69,7 @@ def main(no_plugins: tuple[str, ...]) -> None:
 
 
 def _register() -> None:
-    from automl.cli import models, plugin_commands, results, run, spaces
+    from automl.cli import dashboard, models, plugin_commands, results, run, spaces
 
     main.add_command(run.search)
     main.add_command(run.validate)
@@ -78,6 +78,7 @@ def _register() -> None:
     main.add_command(results.report)
     main.add_command(results.compare)
     main.add_command(results.studies)
+    main.add_command(dashboard.dashboard)
     main.add_command(models.predict)
     main.add_command(models.export)
     main.add_command(plugin_commands.plugins)

@@ -47,8 +47,8 @@ def predict(source: str, data: str, out: Path | None, trial: int | None,
     writer = _Writer(out)
     with _bar(path) as advance:
         for chunk in iter_chunks(path):
-            where = f"{data}" if writer.rows == 0 else f"{data} (from row {writer.rows + 1})"
-            frame = model.predict_frame(chunk, where)
+            # messages name the file's rows, whichever chunk they are in
+            frame = model.predict_frame(chunk, data, first_row=writer.rows + 1)
             writer.write(frame)
             advance(len(frame))
     writer.close()

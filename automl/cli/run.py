@@ -122,9 +122,25 @@ def _summary(result: Any) -> None:
 
         click.echo(f"reports: {result.report_dir}/leaderboard.md, leaderboard.csv (no best/: "
                    "no trial completed)")
-        raise AutomlError(f"no trial of study {result.study} completed, so there is no best "
-                          f"model; last error: {result.last_error or 'none recorded'}")
+        raise AutomlError(_no_best(result))
     click.echo(f"reports: {result.report_dir}/leaderboard.md, leaderboard.csv, best/")
+
+
+def _no_best(result: Any) -> str:
+    """Why a search left no best model, and what to change."""
+    pruned = result.counts.get("pruned", 0)
+    if pruned and pruned == sum(result.counts.values()):
+        # Every trial pruned is no crash (nothing failed: the pruner judged each one a
+        # loser), so there is no error to quote. It still exits 1, as when every trial
+        # failed: exit 0 promises a best/ (`automl search && automl predict` would go on
+        # to a model that does not exist), and the usual cause is a pruner too eager for
+        # the spec (warm-up shorter than the curves need), which the user has to change.
+        return (f"all {pruned} trials of study {result.study} were pruned, so there is no "
+                "best model: the pruner stopped every trial before it finished; give it "
+                "more warm-up or start-up trials, or turn it off (pruner: {name: none})")
+    also = f" ({pruned} pruned)" if pruned else ""
+    return (f"no trial of study {result.study} completed{also}, so there is no best model; "
+            f"last error: {result.last_error or 'none recorded'}")
 
 
 @click.command()

@@ -96,13 +96,15 @@ def violations(constraints: Sequence[ConstraintSpec], metrics: Mapping[str, Any]
 
 def check_spec(spec: Spec, host: PluginHost | None = None) -> None:
     """Everything ``automl validate`` checks beyond the file itself: the trainer, dataset,
-    sampler and pruner names exist and the sampler/pruner options are accepted."""
+    sampler, pruner and tracker names exist and the sampler/pruner options are accepted."""
+    from automl.engine.observers import check_trackers
     from automl.engine.trainer_choice import lookup_trainers
 
     host = host or get_plugin_host()
     lookup_trainers(spec, host)
     lookup_dataset(spec, host)
     build_algorithms(spec, spec.sampler.seed, host)
+    check_trackers(spec, host.collect())
 
 
 def check_objectives(spec: Spec, task: str) -> None:

@@ -31,6 +31,7 @@ from automl.engine.heartbeats import Heartbeats
 from automl.engine.interrupts import Interrupted, Interrupts
 from automl.engine.keys import TRIAL_RESULT, StudyStop
 from automl.engine.live_reports import LiveReports
+from automl.engine.observers import Observers, open_trackers
 from automl.engine.outcome import TrialOutcome, make_outcome
 from automl.engine.recorder import TrialRecorder
 from automl.engine.rules import StudyProgress, max_failures, study_stop, too_many_failures
@@ -92,7 +93,7 @@ def _remove_made(report_dir: Path, outermost: Path) -> None:
     (``reports/other-study``), which an ``rmtree`` of ``outermost`` would take with it."""
     shutil.rmtree(report_dir, ignore_errors=True)
     folder = report_dir.parent
-    while outermost in (folder, *folder.parents):
+    while folder.is_relative_to(outermost):
         try:
             folder.rmdir()  # only an empty folder
         except OSError:
@@ -128,6 +129,7 @@ class Controller:
         self.report_dir = Path(spec.report.dir) if spec.report.dir else \
             default_report_dir(spec.study)
         self.storage_url = spec.execution.storage or default_storage_url(self.report_dir)
+        self.store_dir = artifacts.store_root(spec, self.report_dir)  # checkpoints
         self.seed = spec.sampler.seed if spec.sampler.seed is not None else 0
         if spec.pruner.name != "none" and len(self.objectives) > 1:
             logger.warning("pruning is off: Optuna cannot prune multi-objective studies")
@@ -139,8 +141,9 @@ class Controller:
         self._heartbeats = Heartbeats()
         self._running = RunningTrials(spec, self._heartbeats)
         self._live = LiveReports(self.report_dir, spec.report.top_k, spec.budget.trials,
-                                 progress, keep=spec.kept_trials)
+                                 progress, keep=spec.kept_trials, store_dir=self.store_dir)
         self._failure_message = ""
+        self._observers = Observers(self.host, spec.study)
 
     def trial_seed(self, number: int) -> int:
         """The training seed of trial ``number``: ``execution.trial_seed`` where the spec
@@ -179,6 +182,10 @@ class Controller:
             pool, self._layout = workers.open(self.host, self.splits, self.options,
                                               self._running, self.report_dir)
             self._study = self.open()  # the workers set up meanwhile
+            # After the study exists (a tracker may read it), before any trial: a bad
+            # tracker option is exit 2 like any other bad input.
+            self._observers = Observers(self.host, self.spec.study,
+                                        open_trackers(self.spec, self.host, self.report_dir))
         except BaseException as exc:
             workers.close(kill=True)
             if fresh is not None and getattr(exc, "exit_code", None) == 2:
@@ -187,15 +194,18 @@ class Controller:
                 _remove_made(self.report_dir, fresh)
             raise
         release_warnings()  # the input passed its checks: a library's warnings now show
+        self._running.observers = self.finisher.observers = self._observers
         try:
             return self._run(self._study.study, pool, start, run)
         finally:
+            self._observers.close()
             self._study.close()  # a study held in memory is saved before this returns
             workers.close()
 
     def _run(self, study: optuna.Study, pool: Pool, start: float, run: dict[str, Any]
              ) -> SearchResult:
-        self._recorder = TrialRecorder(study, self.host, self.objectives, self.spec.constraints)
+        self._recorder = TrialRecorder(study, self.host, self.objectives, self.spec.constraints,
+                                       self._observers, self.finisher.uploads)
         with self._interrupts:
             try:
                 pool.wait_ready()
@@ -272,6 +282,7 @@ class Controller:
             self._heartbeats.beat_due(r.trial for r in self._running)
             self._heartbeats.fail_stale(study)
             self._study.flush_due()
+            self._observers.flush()
 
     def _start_trials(self, study: optuna.Study, pool: Pool, start: float
                       ) -> tuple[StudyStop | None, list[Event], int]:
@@ -340,8 +351,9 @@ class Controller:
                                       f"failed to sample trial {trial.number}: {exc}") from None
             raise
         self._running.start(trial, params, worker, seed)
+        self._observers.trial_started(trial.number, params)
         self._heartbeats.beat(trial)
-        path = artifacts.checkpoint_path(self.report_dir, trial.number)
+        path = artifacts.checkpoint_path(self.store_dir, trial.number)
         return pool.submit(worker, TrialTask(trial.number, params, seed, str(path)))
 
     def _fail_unstarted(self, study: optuna.Study, trial: optuna.Trial,

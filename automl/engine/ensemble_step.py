@@ -104,7 +104,7 @@ def _candidates(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: Plug
     trials = study.get_trials(deepcopy=False)
     numbers, val_out, test_out = [], [], []
     for number in top_numbers(frame, spec.ensemble.from_top):
-        checkpoint = artifacts.checkpoint_path(report_dir, number)
+        checkpoint = artifacts.checkpoint_path(artifacts.store_root(spec, report_dir), number)
         params = trials[number].user_attrs.get(TRIAL_RESULT, {}).get("params")
         if params is None or not checkpoint.is_file():
             continue

@@ -40,6 +40,8 @@ from automl.engine.keys import (
     stored_test_metrics,
     test_metrics_key,
 )
+from automl.engine.observers import Observers
+from automl.engine.study_artifacts import ArtifactUploads
 from automl.engine.trials import counted
 from automl.execution.devices import resolve_device
 from automl.execution.inline_pool import InlinePool
@@ -81,13 +83,14 @@ class Candidate:
 
 
 def pending_test_evaluations(study: optuna.Study, top: Iterable[int],
-                             report_dir: Path) -> list[Candidate]:
-    """The trials of ``top`` that have a checkpoint and no test metrics yet, in order."""
+                             store_dir: Path) -> list[Candidate]:
+    """The trials of ``top`` that have a checkpoint (under ``store_dir``) and no test
+    metrics yet, in order."""
     done = stored_test_metrics(study.user_attrs)
     trials = study.get_trials(deepcopy=False)
     out = []
     for number in top:
-        path = artifacts.checkpoint_path(report_dir, number)
+        path = artifacts.checkpoint_path(store_dir, number)
         if number in done or number >= len(trials):
             continue
         if not path.exists():
@@ -170,9 +173,12 @@ class Finisher:
                  options: ExecutionOptions, trial_seed: Callable[[int], int]) -> None:
         self.spec, self.host, self.splits = spec, host, splits
         self.report_dir = report_dir
+        self.store_dir = artifacts.store_root(spec, report_dir)  # the checkpoints
+        self.uploads = ArtifactUploads(self.store_dir)  # what optuna-dashboard shows
         self.options = options
         self.trial_seed = trial_seed
         self.top_k = spec.report.top_k
+        self.observers: Observers | None = None  # the run's (the controller sets them)
 
     def finish(self, study: optuna.Study, reason: StudyStop, pool: Pool | None,
                run: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
@@ -182,7 +188,7 @@ class Finisher:
         ``workers``, ...; the controller's CPU seconds are added here)."""
         frame = write_reports(study, self.report_dir, self.top_k, html=False)
         top = top_numbers(frame, self.top_k)
-        artifacts.retain(self.report_dir, top_numbers(frame, self.spec.kept_trials))
+        artifacts.retain(self.store_dir, top_numbers(frame, self.spec.kept_trials))
         self.evaluate_test(study, top, pool)
         # With folds a trial's checkpoint is its last fold's model: the final model of the
         # best config is trained again on all of train + val.
@@ -200,9 +206,12 @@ class Finisher:
         study.set_user_attr(LAST_RUN, record)
         write_reports(study, self.report_dir, self.top_k, html=True)
         best = self.write_best(study, top)
-        self.host.notify("study_finished", study_name=study.study_name,
-                         n_trials=counted(study.get_trials(deepcopy=False)), best=best,
-                         reason=reason.value)
+        best_dir = (self.report_dir / "best").absolute()
+        if best is not None:
+            self.uploads.best_model(study, int(best["number"]), best_dir)
+        (self.observers or Observers(self.host, study.study_name)).study_finished(
+            counted(study.get_trials(deepcopy=False)), best, reason.value,
+            best_dir if best is not None and best_dir.is_dir() else None)
         return best
 
     def evaluate_test(self, study: optuna.Study, top: list[int], pool: Pool | None) -> None:
@@ -210,7 +219,7 @@ class Finisher:
         if self.splits.test is None or not top:
             return
         tasks: list[Task] = [EvalTask(c.number, c.params, str(c.checkpoint))
-                             for c in pending_test_evaluations(study, top, self.report_dir)]
+                             for c in pending_test_evaluations(study, top, self.store_dir)]
         for event in self._run(tasks, pool, "cpu"):
             if isinstance(event, WorkerDied):
                 logger.warning("test evaluation of trial %s: %s", event.number, event.reason)
@@ -292,7 +301,7 @@ class Finisher:
         params = dict(res.get("params", {}))
         trainer, own = self.spec.trial_trainer(params)
         write_trial_bundle(folder, host=self.host, trainer=trainer,
-                           checkpoint=checkpoint or artifacts.checkpoint_path(self.report_dir,
+                           checkpoint=checkpoint or artifacts.checkpoint_path(self.store_dir,
                                                                               t.number),
                            params=own, metrics=metrics, splits=self.splits,
                            study=study.study_name, trial=t.number)

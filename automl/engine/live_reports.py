@@ -32,8 +32,9 @@ class LiveReports:
 
     def __init__(self, report_dir: Path, top_k: int, budget_trials: int,
                  progress: Callable[[dict[str, Any]], None] | None = None,
-                 keep: int | None = None) -> None:
+                 keep: int | None = None, store_dir: Path | None = None) -> None:
         self.report_dir = report_dir
+        self.store_dir = store_dir or report_dir  # where the checkpoints are
         self.top_k = top_k
         self.keep = keep if keep is not None else top_k  # trials whose checkpoints stay
         self.budget_trials = budget_trials
@@ -55,7 +56,7 @@ class LiveReports:
         self._cost = self._written_at - now
         # Running trials (of any process sharing the folder) keep theirs: not judged yet.
         running = frame.loc[frame["state"] == "running", "trial"].tolist()
-        artifacts.retain(self.report_dir, top_numbers(frame, self.keep) + running)
+        artifacts.retain(self.store_dir, top_numbers(frame, self.keep) + running)
 
     def progress(self, study: optuna.Study, running: int) -> None:
         """Tell the progress display where the study stands (``running``: this

@@ -12,15 +12,17 @@ from optuna.trial import TrialState
 
 from automl.engine.components import violations
 from automl.engine.keys import TRIAL_RESULT
+from automl.engine.observers import Observers
 from automl.engine.outcome import TrialOutcome
 from automl.engine.running import RunningTrial
+from automl.engine.study_artifacts import ArtifactUploads
 from automl.engine.trials import best_trial
 from automl.log import get_logger
 from automl.plugin.host import PluginHost
 from automl.plugin.trainer import StopReason
 from automl.spec import ConstraintSpec
 
-__all__ = ["TrialRecorder", "result_attr"]
+__all__ = ["FLAT_KEYS", "TrialRecorder", "flat_attrs", "result_attr"]
 
 logger = get_logger(__name__)
 
@@ -54,13 +56,38 @@ def result_attr(params: dict[str, Any], o: TrialOutcome, device: str,
     }
 
 
+#: The flat user attributes of a trial, beside the full record (see :func:`flat_attrs`).
+FLAT_KEYS = ("stop_reason", "epochs", "best_epoch", "gap", "device", "duration_s", "n_params")
+
+
+def flat_attrs(result: dict[str, Any]) -> dict[str, Any]:
+    """The scalars of a trial's record that viewers of a bare Optuna study show as columns:
+    stop reason, epochs, best epoch, generalization gap (val loss - train loss at the best
+    epoch), device, duration, parameter count, and the error of a failed trial (cut to
+    500 characters: one line in a table, far under any storage's limit)."""
+    metrics = result.get("metrics", {})
+    out: dict[str, Any] = {k: result.get(k) for k in ("stop_reason", "epochs", "best_epoch",
+                                                        "device", "duration_s")}
+    if "val_loss" in metrics and "train_loss" in metrics:
+        out["gap"] = round(float(metrics["val_loss"]) - float(metrics["train_loss"]), 6)
+    if "n_params" in metrics:
+        out["n_params"] = int(metrics["n_params"])
+    if result.get("error"):
+        out["error"] = str(result["error"])[:500]
+    return {k: v for k, v in out.items() if v is not None and v != ""}
+
+
 class TrialRecorder:
     """Writes trial outcomes to the study and tells observers about them."""
 
     def __init__(self, study: optuna.Study, host: PluginHost, objectives: Sequence[str],
-                 constraints: Sequence[ConstraintSpec] = ()) -> None:
+                 constraints: Sequence[ConstraintSpec] = (),
+                 observers: Observers | None = None,
+                 uploads: ArtifactUploads | None = None) -> None:
         self.study = study
         self.host = host
+        self.uploads = uploads
+        self.observers = observers or Observers(host, study.study_name)
         self.objectives = list(objectives)
         self.constraints = list(constraints)
 
@@ -72,6 +99,12 @@ class TrialRecorder:
                              running.worker, running.seed)
         # One write for everything automl records about a trial: storage calls cost ms each.
         trial.set_user_attr(TRIAL_RESULT, result)
+        # ... and a few flat copies that a reader of the bare study (optuna-dashboard, a
+        # pandas frame of study.trials_dataframe()) sees as plain columns.
+        for key, value in flat_attrs(result).items():
+            trial.set_user_attr(key, value)
+        if self.uploads is not None and outcome.reason is not StopReason.INTERRUPTED:
+            self.uploads.learning_curve(trial, outcome.history)
         # Constraint-aware samplers (tpe, nsga2, gp) read feasibility from the trial.
         for constraint, violation in zip(self.constraints,
                                          violations(self.constraints, outcome.metrics),
@@ -83,8 +116,7 @@ class TrialRecorder:
             study.enqueue_trial(dict(trial.params), skip_if_exists=False)
             return
         self._log(trial.number, outcome)
-        self.host.notify("trial_finished", study_name=study.study_name, number=trial.number,
-                         state=outcome.state, values=outcome.values, attrs=result)
+        self.observers.trial_finished(trial.number, outcome.state, outcome.values, result)
 
     def record_interrupted(self, trials: Sequence[RunningTrial], now: float) -> None:
         """Record trials cut short by a second Ctrl-C (or an error in the controller) as

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from automl.engine.heartbeats import Heartbeats
+from automl.engine.observers import Observers
 from automl.engine.stopping import EarlyStopping
 from automl.engine.supervisor import TrialSupervisor
 from automl.errors import TrialFailed
@@ -54,6 +55,7 @@ class RunningTrials:
         self.single = len(spec.objectives) == 1
         self.pruning = spec.pruner.name != "none" and self.single
         self._trials: dict[int, RunningTrial] = {}
+        self.observers: Observers | None = None  # told of each accepted epoch report
 
     def __len__(self) -> int:
         return len(self._trials)
@@ -92,6 +94,8 @@ class RunningTrials:
         """Answer a running trial's epoch report (called from the pool)."""
         running = self._trials[number]
         decision = running.supervisor(epoch, metrics)  # raises TrialFailed for NaN and the like
+        if self.observers is not None:  # queued only: observers run between the loop's steps
+            self.observers.epoch(number, epoch, metrics)
         if self.timeout is not None and time.monotonic() - running.started > self.timeout:
             running.timed_out = True
             raise TrialFailed(f"ran past execution.trial_timeout ({self.timeout:g}s)")

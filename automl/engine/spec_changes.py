@@ -22,7 +22,7 @@ __all__ = ["SpecChange", "check_resumed_spec", "spec_changes"]
 # the pruner and the leaderboard compare trials epoch by epoch, on one epoch budget.
 SAFE_KEYS: tuple[str, ...] = ("budget.trials", "budget.timeout", "budget.no_improvement_trials",
                               "budget.target", "budget.max_failures", "budget.total_epochs",
-                              "execution", "report", "ensemble")
+                              "execution", "report", "ensemble", "tracking")
 _SHOWN = 6  # changes listed in one error line; the rest are counted
 
 

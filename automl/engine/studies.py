@@ -63,10 +63,22 @@ def heartbeat_settings() -> tuple[int, int]:
     return interval, int(os.environ.get("AUTOML_HEARTBEAT_GRACE", str(6 * interval)))
 
 
-# A server that does not answer must not hang a command: the drivers' connect timeout, in
-# seconds (psycopg, psycopg2, PyMySQL and mysqlclient all take ``connect_timeout``).
-CONNECT_TIMEOUT_S = int(os.environ.get("AUTOML_CONNECT_TIMEOUT", "5") or "5") \
-    if os.environ.get("AUTOML_CONNECT_TIMEOUT", "5").strip().isdigit() else 5
+# A server that does not answer must not hang a command: the driver's connect timeout, in
+# seconds, unless ``AUTOML_CONNECT_TIMEOUT`` says otherwise (see connect_timeout()).
+CONNECT_TIMEOUT_S = 5
+# Each driver's name for that timeout (SQLAlchemy's driver name: the ``pg8000`` of
+# ``postgresql+pg8000://``, or the dialect's default driver where the URL names none). A
+# driver not listed gets none: a keyword it does not take fails every connection.
+_TIMEOUT_ARGS = {
+    "psycopg": "connect_timeout", "psycopg2": "connect_timeout",  # libpq's, for both
+    "psycopg2cffi": "connect_timeout",
+    # pg8000 has no connect-only timeout: its socket keeps this one for every read
+    # (Optuna's queries are short; a URL's ?timeout= sets another)
+    "pg8000": "timeout",
+    "mysqldb": "connect_timeout", "pymysql": "connect_timeout", "cymysql": "connect_timeout",
+    "mariadbconnector": "connect_timeout",
+    "mysqlconnector": "connection_timeout",  # it takes connect_timeout as an alias too
+}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _URL_HINT = "expected sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB"
 
@@ -89,7 +101,7 @@ def make_storage(url: str, *, create: bool = True, heartbeat: bool = True,
 
     Raises :class:`UsageError` for a URL that is malformed, of an unknown kind or names a
     file that is not a study database, and :class:`StorageError` when the storage cannot
-    be opened (a server that does not answer within :data:`CONNECT_TIMEOUT_S`, a damaged
+    be opened (a server that does not answer within :func:`connect_timeout`, a damaged
     file). Nothing is created on disk when it raises.
     """
     parsed = check_storage_url(url)
@@ -101,8 +113,9 @@ def make_storage(url: str, *, create: bool = True, heartbeat: bool = True,
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
         engine_kwargs["pool_pre_ping"] = True
-        if "connect_timeout" not in parsed.query:
-            engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        connect_args = server_connect_args(parsed)
+        if connect_args:
+            engine_kwargs["connect_args"] = connect_args
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -129,7 +142,7 @@ def make_storage(url: str, *, create: bool = True, heartbeat: bool = True,
 def check_storage(url: str, *, make_folder: bool = False) -> None:
     """Check, before a search writes anything, that it can open ``url``: what
     :func:`make_storage` refuses of the URL or the SQLite file, and for a database server
-    one connection (within :data:`CONNECT_TIMEOUT_S`). Creates nothing."""
+    one connection (within :func:`connect_timeout`). Creates nothing."""
     parsed = check_storage_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = Path(parsed.database) if parsed.database else None
@@ -139,8 +152,7 @@ def check_storage(url: str, *, make_folder: bool = False) -> None:
         return
     import sqlalchemy
 
-    connect_args = {} if "connect_timeout" in parsed.query else {
-        "connect_timeout": CONNECT_TIMEOUT_S}
+    connect_args = server_connect_args(parsed)
     try:
         engine = sqlalchemy.create_engine(url, connect_args=connect_args)
     except ImportError as exc:
@@ -156,6 +168,41 @@ def check_storage(url: str, *, make_folder: bool = False) -> None:
                            f"{storage_reason(exc)}") from None
     finally:
         engine.dispose()
+
+
+def connect_timeout() -> int:
+    """The connect timeout for a database server, in seconds: ``AUTOML_CONNECT_TIMEOUT``
+    when set, else :data:`CONNECT_TIMEOUT_S`. Read when a storage is opened, not at import.
+
+    Raises :class:`UsageError` (exit 2) for a value that is not a whole number of seconds
+    of at least 1: ``0`` means "no timeout" to libpq, the very hang the timeout prevents,
+    and a bad value silently replaced by the default would hide the mistake."""
+    raw = os.environ.get("AUTOML_CONNECT_TIMEOUT", "").strip()
+    if not raw:
+        return CONNECT_TIMEOUT_S
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise UsageError(f"AUTOML_CONNECT_TIMEOUT={raw!r}: expected a whole number of "
+                         f"seconds, 1 or more (unset it for the default, {CONNECT_TIMEOUT_S})")
+    return seconds
+
+
+def server_connect_args(parsed: Any) -> dict[str, Any]:
+    """The ``connect_args`` for the database server of the parsed URL ``parsed``: its
+    driver's connect timeout (:func:`connect_timeout`), by the name that driver takes;
+    nothing where the URL sets that timeout itself or the driver is not a known one.
+    Imports no driver (the dialect names it)."""
+    key = _TIMEOUT_ARGS.get(parsed.get_driver_name())
+    if key is None:
+        return {}
+    # the URL's own setting wins (a driver passes the URL's query on as keywords)
+    own = {key, "connect_timeout"} if key == "connection_timeout" else {key}
+    if own & set(parsed.query):
+        return {}
+    return {key: connect_timeout()}
 
 
 def check_storage_url(url: str) -> Any:

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,11 @@ def _open(spec: Spec, host: PluginHost, storage_url: str, seed: int, trainer: st
               "trainer": trainer, "data": dict(data_sizes)}
     study, created = open_study(spec.study, storage, [o.direction for o in spec.objectives],
                                 sampler, pruner, record)
+    if not join and study.metric_names != [o.metric for o in spec.objectives]:
+        # optuna-dashboard and Optuna's own plots label the objectives by these names.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([o.metric for o in spec.objectives])
     if not created and not join:
         _take_spec_changes(study, spec)
     handle = SearchStudy(study, sampler)

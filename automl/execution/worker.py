@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from automl.errors import TrialFailed
 from automl.execution.messages import (
@@ -50,14 +51,16 @@ def worker_main(conn: Connection, init: WorkerInit) -> None:
         shared = None
         if init.shared_data:
             TrialRunner.prepare(init)
-            message = conn.recv()
+            message = _recv(conn)
             if isinstance(message, Stop):
                 return
             shared = Path(message.folder)
         runner = TrialRunner.from_init(init, shared)
-    except (EOFError, OSError):
+    except _ControllerGone:
         return  # the controller is gone
     except BaseException as exc:  # noqa: BLE001 - report any set-up failure, then end
+        # (a data file the worker cannot read is an OSError too: reported, not taken for
+        # a lost controller)
         _send(conn, Fatal(f"{type(exc).__name__}: {exc}"))
         return
     _send(conn, Ready(os.getpid()))
@@ -70,11 +73,13 @@ def worker_main(conn: Connection, init: WorkerInit) -> None:
             return
         try:
             end = run_task(runner, task, _RemoteReporter(conn))
-        except (EOFError, OSError, BrokenPipeError):
+        except _ControllerGone:
             return  # the controller went away mid-task
         except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - a plugin's bug
             # past the task's own handling (SIGINT is ignored here: a KeyboardInterrupt
-            # was raised by code, not by the user)
+            # was raised by code, not by the user). An OSError lands here too (a file the
+            # task could not open): the task's failure, reported like any other; only
+            # _ControllerGone means the pipe to the controller broke.
             # Not a traceback on the terminal: the controller logs the reason as one line.
             _send(conn, Crashed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
             return
@@ -114,12 +119,32 @@ class _RemoteReporter:
         self.conn = conn
 
     def __call__(self, epoch: int, metrics: Mapping[str, float]) -> Decision:
-        self.conn.send(EpochReport(epoch, dict(metrics)))
-        answer: EpochAnswer = self.conn.recv()
+        if not _send(self.conn, EpochReport(epoch, dict(metrics))):
+            raise _ControllerGone()
+        answer: EpochAnswer = _recv(self.conn)
         if answer.fail is not None:
             raise TrialFailed(answer.fail)
         assert answer.decision is not None
         return answer.decision
+
+
+class _ControllerGone(BaseException):  # noqa: N818 - the name reads as the event
+    """The connection to the controller broke (end of file, broken pipe): the controller,
+    and with it the study, is gone, so the worker ends.
+
+    Raised only by this module's own reads and writes of the connection, so that an
+    ``OSError`` a task raises (a missing file) is never mistaken for it. A
+    ``BaseException``, like ``KeyboardInterrupt``: a trainer's ``except Exception`` does
+    not swallow it to train on for nobody, and :func:`automl.execution.fit.fit_trial`
+    does not record it as the trial's failure."""
+
+
+def _recv(conn: Connection) -> Any:
+    """The controller's next message; :class:`_ControllerGone` when the pipe broke."""
+    try:
+        return conn.recv()
+    except (EOFError, OSError):
+        raise _ControllerGone() from None
 
 
 def _send(conn: Connection, message: object) -> bool:

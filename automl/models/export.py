@@ -72,7 +72,7 @@ def export_trial(study: str, trial: int | None = None, *, storage: str | None = 
 
     splits = load_splits(spec, host)
     with tempfile.TemporaryDirectory(prefix="automl-export-") as tmp:
-        checkpoint = _kept_checkpoint(report_dir, number)
+        checkpoint = _kept_checkpoint(report_dir, number, spec)
         if checkpoint is None:
             checkpoint = Path(tmp) / "model.pt"
             _retrain(spec, host, splits, number, params, result, checkpoint, progress)
@@ -118,11 +118,12 @@ def _trial_number(study: Any, trial: int | None, trials: list[Any]) -> int:
     return trial
 
 
-def _kept_checkpoint(report_dir: Path, number: int) -> Path | None:
-    """Trial ``number``'s weights where the search kept them: its checkpoint, or ``best/``."""
+def _kept_checkpoint(report_dir: Path, number: int, spec: Any) -> Path | None:
+    """Trial ``number``'s weights where the search kept them: its checkpoint (in the
+    shared artifact folder where the spec names one), or ``best/``."""
     from automl.reports import artifacts
 
-    path = artifacts.checkpoint_path(report_dir, number)
+    path = artifacts.checkpoint_path(artifacts.store_root(spec, report_dir), number)
     if path.is_file():
         return path
     best = report_dir / "best"

@@ -83,18 +83,20 @@ class Model:
                 f"{trial})")
 
     # -- using it ---------------------------------------------------------------------
-    def encode(self, X: Any, source: str | None = None) -> np.ndarray:
+    def encode(self, X: Any, source: str | None = None, *, first_row: int = 1) -> np.ndarray:
         """``X`` as the features the model takes (what an exported ONNX model takes);
-        ``source`` names ``X`` in error messages."""
+        ``source`` names ``X`` in error messages, and ``first_row`` is the row number
+        they give ``X``'s first row (a chunk of a file: the file's row numbers)."""
         from automl.tables import check_finite
 
         data, where = read_data(X), source or _source(X)
         # an infinite value is the data's fault: caught here, not blamed on the model
-        check_finite(data, where)
-        return self.schema.encode(data, where)
+        # (the one check of it: iter_chunks leaves it to this)
+        check_finite(data, where, first_row)
+        return self.schema.encode(data, where, first_row)
 
-    def _outputs(self, X: Any, source: str | None = None) -> np.ndarray:
-        x = self.encode(X, source)
+    def _outputs(self, X: Any, source: str | None = None, first_row: int = 1) -> np.ndarray:
+        x = self.encode(X, source, first_row=first_row)
         if len(x) == 0:
             return np.zeros((0, self.record.info.n_outputs) if self.task == "classification"
                             else (0,))
@@ -133,11 +135,12 @@ class Model:
             return self.schema.labels(out.argmax(axis=1))
         return out.reshape(-1)
 
-    def predict_frame(self, X: Any, source: str | None = None) -> Any:
-        """A DataFrame with ``prediction`` (and ``proba_<class>`` for classifiers) per row."""
+    def predict_frame(self, X: Any, source: str | None = None, *, first_row: int = 1) -> Any:
+        """A DataFrame with ``prediction`` (and ``proba_<class>`` for classifiers) per row
+        (``source`` and ``first_row``: as :meth:`encode`)."""
         import pandas as pd
 
-        out = self._outputs(X, source)
+        out = self._outputs(X, source, first_row)
         if self.task != "classification":
             return pd.DataFrame({"prediction": out.reshape(-1)})
         frame = pd.DataFrame({"prediction": self.schema.labels(out.argmax(axis=1))})
@@ -153,15 +156,25 @@ def read_data(X: Any) -> Any:
     path = Path(X)
     if not path.is_file():
         raise DataError(f"no data file {str(X)!r}")
-    from automl.tables import check_array_file, check_separator, check_table_cells
+    from automl.tables import (
+        check_array_file,
+        check_separator,
+        check_table_cells,
+        load_plain_array,
+    )
 
     suffix = path.suffix.lower()
     try:
+        # NumPy files through the one loader that never unpickles (a forged header, a
+        # pickle under a NumPy name: refused in automl's words, not numpy's)
         if suffix == ".npy":
-            check_array_file(path, str(path))  # a forged header claims terabytes
-            return np.load(path, allow_pickle=False)
+            array = load_plain_array(path, str(path))
+            if not isinstance(array, np.ndarray):  # an .npz archive under a .npy name
+                array.close()
+                raise DataError(f"{path} is an .npz archive, not a .npy array; name it .npz")
+            return array
         if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as arrays:
+            with load_plain_array(path, str(path)) as arrays:
                 names = list(arrays.files)
                 if not names:
                     raise DataError(f"{path} holds no arrays")
@@ -207,16 +220,18 @@ def _sep(path: Path) -> str:
 
 
 def iter_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Any]:
-    """A CSV file in chunks of ``rows`` (other files at once)."""
+    """A CSV file in chunks of ``rows`` (other files at once).
+
+    Infinite values are left to :meth:`Model.encode`, which checks each chunk once and
+    names the file's rows (give it ``first_row``: the rows before the chunk, plus one)."""
     if path.suffix.lower() in (".csv", ".txt", ".tsv"):
 
-        from automl.tables import check_finite, check_separator, check_table_cells
+        from automl.tables import check_separator, check_table_cells
 
         try:
             for chunk in _read_csv(path, chunksize=rows):
                 check_separator(chunk, str(path), _sep(path), spec=False)
                 check_table_cells(chunk, str(path))
-                check_finite(chunk, str(path))
                 yield chunk
         except DataError:
             raise
@@ -225,11 +240,7 @@ def iter_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Any]:
         except Exception as exc:  # noqa: BLE001 - see read_data
             raise DataError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from None
         return
-    from automl.tables import check_finite
-
-    data = read_data(path)
-    check_finite(data, str(path))
-    yield data
+    yield read_data(path)
 
 
 def _source(X: Any) -> str:

@@ -17,7 +17,7 @@ What is here, by job:
 - **Hooks**: :data:`hookimpl` marks an implementation; the hooks are documented in
   :mod:`automl.plugin.hookspecs` (and ``docs/plugins.md``). The ``register`` callbacks
   they receive are typed :data:`RegisterTrainer`, :data:`RegisterDataset`,
-  :data:`RegisterSampler`, :data:`RegisterPruner`.
+  :data:`RegisterSampler`, :data:`RegisterPruner`, :data:`RegisterTracker`.
 - **Trainers**: :class:`Trainer` (the protocol), :class:`TrialContext` (what a trial
   gets), :class:`Decision` and :class:`StopReason` (the answer to each epoch report),
   :class:`Reporter`, :class:`ExecutionOptions`, :func:`required_epoch_metrics` /
@@ -38,6 +38,9 @@ What is here, by job:
   :class:`SearchContext`, :class:`AlgorithmError`, and the param types a sampler may walk
   (:class:`Space`, :class:`FloatParam`, :class:`IntParam`, :class:`CategoricalParam`,
   :class:`FixedParam`, :class:`RepeatBlock`, :class:`GroupBlock`).
+- **Tracking**: :class:`TrackerPlugin`, :class:`Tracker` (what a tracker does with a
+  search's trials, epochs and end), :class:`TrackingContext`; the observer hooks
+  ``epoch_finished``, ``trial_finished`` and ``study_finished`` for plugins that only watch.
 - **Errors**: :class:`TrialFailed` (fail one trial), :class:`DataError` (bad data: exit 2).
 - **Helpers**: :func:`get_logger` (a logger under automl's, which the CLI shows),
   :func:`did_you_mean` (a hint for a misspelled name).
@@ -81,6 +84,7 @@ if TYPE_CHECKING:
         plugin_host,
         tiny_dataset,
     )
+    from automl.plugin.tracking import Tracker, TrackerPlugin, TrackingContext
     from automl.plugin.trainer import (
         Decision,
         ExportsOnnx,
@@ -111,12 +115,14 @@ if TYPE_CHECKING:
     RegisterDataset = Callable[[DatasetLoader], None]
     RegisterSampler = Callable[[SamplerPlugin], None]
     RegisterPruner = Callable[[PrunerPlugin], None]
+    RegisterTracker = Callable[[TrackerPlugin], None]
 else:
     # The register callbacks' types, for annotating a hook implementation.
     RegisterTrainer = Callable[["Trainer"], None]
     RegisterDataset = Callable[["DatasetLoader"], None]
     RegisterSampler = Callable[["SamplerPlugin"], None]
     RegisterPruner = Callable[["PrunerPlugin"], None]
+    RegisterTracker = Callable[["TrackerPlugin"], None]
 
 _EXPORTS = {
     **dict.fromkeys(("DataInfo", "Dataset", "DatasetLoader", "Split", "Task", "TrialData"),
@@ -135,6 +141,7 @@ _EXPORTS = {
     **dict.fromkeys(("ContractError", "TrainerCheck", "check_dataset", "check_plugin",
                      "check_space", "check_trainer", "plugin_host", "tiny_dataset"),
                     "automl.plugin.testing"),
+    **dict.fromkeys(("Tracker", "TrackerPlugin", "TrackingContext"), "automl.plugin.tracking"),
     **dict.fromkeys(("Decision", "ExportsOnnx", "HasDefaultSpace", "Predicts", "Reporter",
                      "StopReason", "Trainer", "TrialContext", "required_epoch_metrics",
                      "required_final_metrics"),
@@ -182,6 +189,7 @@ __all__ = [
     "RegisterDataset",
     "RegisterPruner",
     "RegisterSampler",
+    "RegisterTracker",
     "RegisterTrainer",
     "regression_metrics",
     "RepeatBlock",
@@ -198,6 +206,9 @@ __all__ = [
     "Task",
     "tiny_dataset",
     "TorchTrainer",
+    "Tracker",
+    "TrackerPlugin",
+    "TrackingContext",
     "Trainer",
     "TrainerCheck",
     "TrialContext",

@@ -246,6 +246,8 @@ _ALIASES = {
     "RegisterSampler": "The type of `register_samplers`' callback: "
                        "`Callable[[SamplerPlugin], None]`.",
     "RegisterPruner": "The type of `register_pruners`' callback: `Callable[[PrunerPlugin], None]`.",
+    "RegisterTracker": "The type of `register_trackers`' callback: "
+                       "`Callable[[TrackerPlugin], None]`.",
     "Task": "The task of a dataset and a trainer: `\"classification\"` or `\"regression\"`.",
     "BuildModel": "The type of a torch model plugin's `build_model(params, input_shape, "
                   "n_outputs) -> nn.Module`.",

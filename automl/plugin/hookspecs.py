@@ -20,6 +20,7 @@ import pluggy
 if TYPE_CHECKING:
     from automl.data import DatasetLoader
     from automl.plugin.algorithms import PrunerPlugin, SamplerPlugin
+    from automl.plugin.tracking import TrackerPlugin
     from automl.plugin.trainer import Trainer
 
 hookspec = pluggy.HookspecMarker("automl")
@@ -107,6 +108,50 @@ def register_pruners(register: Callable[[PrunerPlugin], None]) -> None:
 
 
 @hookspec
+def register_trackers(register: Callable[[TrackerPlugin], None]) -> None:
+    """Register experiment trackers: ``register(TrackerPlugin(name, open))``.
+
+    A spec turns a tracker on by name (``tracking: [{name: mlflow, uri: ...}]``, off by
+    default); ``open(options, ctx) -> Tracker`` is called once per search run in the
+    controller with the entry's other keys and a :class:`~automl.plugin.TrackingContext`,
+    and the :class:`~automl.plugin.Tracker` it returns sees each trial's start, epochs
+    and end and the study's end (see :mod:`automl.plugin.tracking`). A tracker that raises
+    is logged and turned off; the search goes on.
+
+    Example::
+
+        class PrintTracker(Tracker):
+            def epoch_finished(self, number, epoch, metrics):
+                print(number, epoch, metrics)
+
+        @hookimpl
+        def register_trackers(register):
+            register(TrackerPlugin("print", lambda options, ctx: PrintTracker()))
+    """
+
+
+@hookspec
+def epoch_finished(study_name: str, number: int, epoch: int,
+                   metrics: dict[str, float]) -> None:
+    """Observe one epoch of a running trial (live tracking).
+
+    Called in the controller's process, never in the trial's training step: the epochs a
+    worker reports are handed to observers between the controller's steps, after the
+    trial got its answer, so a slow observer delays no epoch. ``number`` is the trial's
+    number, ``epoch`` counts from 1, ``metrics`` is what the trainer reported for it (with
+    ``split.folds``, also the ``fold``). For one trial the calls come in epoch order and
+    before its ``trial_finished``. An observer that raises is logged with the plugin's name
+    and is not called again in this run; the trial goes on.
+
+    Example::
+
+        @hookimpl
+        def epoch_finished(study_name, number, epoch, metrics):
+            print(f"{study_name} #{number} epoch {epoch}: {metrics.get('val_loss')}")
+    """
+
+
+@hookspec
 def trial_finished(study_name: str, number: int, state: str, values: list[float] | None,
                    attrs: dict[str, Any]) -> None:
     """Observe a finished trial (tracking, alerts).
@@ -117,8 +162,8 @@ def trial_finished(study_name: str, number: int, state: str, values: list[float]
     ``values`` the objective value(s) (``None`` unless complete), ``attrs`` the recorded
     trial attributes: ``params``, ``stop_reason``, ``epochs``, ``best_epoch``, ``metrics``
     (at the best epoch), ``history`` (one dict per epoch), ``duration_s``, ``device`` and
-    ``error``. An exception raised here is logged with the plugin's name and does not stop
-    the study.
+    ``error``. An exception raised here is logged with the plugin's name, the plugin's
+    observers are not called again in this run, and the study goes on.
 
     Example::
 
@@ -139,7 +184,7 @@ def study_finished(study_name: str, n_trials: int, best: dict[str, Any] | None,
     (test metrics included; ``None`` when no trial completed), ``reason`` why this run
     stopped: ``budget``, ``timeout``, ``target``, ``no_improvement``, ``total_epochs``,
     ``grid_exhausted``, ``max_failures`` or ``interrupted``. Exceptions are logged, not
-    raised.
+    raised (a plugin that raised in an earlier observer hook of this run is not called).
 
     Example::
 

@@ -29,6 +29,7 @@ from automl.hints import did_you_mean
 from automl.log import get_logger
 from automl.plugin import hookspecs
 from automl.plugin.algorithms import PrunerPlugin, SamplerPlugin
+from automl.plugin.tracking import TrackerPlugin
 from automl.plugin.trainer import Trainer
 
 logger = get_logger(__name__)
@@ -125,6 +126,7 @@ class PluginHost:
         self.datasets: Registry[DatasetLoader] = Registry("dataset")
         self.samplers: Registry[SamplerPlugin] = Registry("sampler")
         self.pruners: Registry[PrunerPlugin] = Registry("pruner")
+        self.trackers: Registry[TrackerPlugin] = Registry("tracker")
         self._allow = set(allow) if allow is not None else _split_env("AUTOML_PLUGINS")
         self._block = set(block) if block is not None else (_split_env("AUTOML_BLOCK_PLUGINS")
                                                             or set())
@@ -196,6 +198,7 @@ class PluginHost:
         self._call_register_hook("register_datasets", self.datasets)
         self._call_register_hook("register_samplers", self.samplers)
         self._call_register_hook("register_pruners", self.pruners)
+        self._call_register_hook("register_trackers", self.trackers)
         return self
 
     def _callers(self, hook_name: str) -> Iterator[tuple[str, pluggy.HookCaller]]:
@@ -223,15 +226,25 @@ class PluginHost:
                 raise PluginError(f"plugin {plugin!r} raised in {hook_name}: "
                                   f"{type(exc).__name__}: {exc}") from exc
 
-    def notify(self, hook_name: str, **kwargs: Any) -> None:
+    def notify(self, hook_name: str, disabled: set[str] | None = None, **kwargs: Any) -> None:
         """Call an observer hook, each plugin on its own: one plugin's exception is logged
-        with its name and does not keep the others from being called."""
+        with its name and does not keep the others from being called.
+
+        ``disabled`` (the caller's, one per search run): plugins in it are skipped, and a
+        plugin that raises is added to it, so a broken observer is logged once and then
+        left alone instead of failing, and logging, at every epoch."""
         for plugin, caller in self._callers(hook_name):
+            if disabled is not None and plugin in disabled:
+                continue
             try:
                 caller(**kwargs)
             except Exception as exc:  # noqa: BLE001 - observers never stop a study
-                logger.warning("plugin %r raised in %s: %s: %s", plugin, hook_name,
-                               type(exc).__name__, exc)
+                off = ""
+                if disabled is not None:
+                    disabled.add(plugin)
+                    off = "; its observer hooks are off for the rest of this run"
+                logger.warning("plugin %r raised in %s: %s: %s%s", plugin, hook_name,
+                               type(exc).__name__, exc, off)
 
     def trainer(self, name: str) -> Trainer:
         return self.collect().trainers.get(name)

@@ -41,6 +41,7 @@ from automl.spec.sections import (
     SamplerSpec,
     Section,
     SplitSpec,
+    TrackingSpec,
 )
 from automl.spec.space_parser import parse_space
 from automl.spec.validation_errors import to_spec_error
@@ -59,6 +60,7 @@ __all__ = [
     "SamplerSpec",
     "Spec",
     "SplitSpec",
+    "TrackingSpec",
     "load_spec",
 ]
 
@@ -89,6 +91,8 @@ class Spec(Section):
     execution: ExecutionSpec = ExecutionSpec()
     report: ReportSpec = ReportSpec()
     ensemble: EnsembleSpec = EnsembleSpec()
+    # experiment trackers (plugins), off by default: [{name: mlflow, uri: ...}]
+    tracking: tuple[TrackingSpec, ...] = ()
 
     _locator: Locator = PrivateAttr(default_factory=Locator)
     _source: Path | None = PrivateAttr(default=None)
@@ -188,6 +192,8 @@ class Spec(Section):
         out["execution"] = self.execution.model_dump()
         out["report"] = self.report.model_dump()
         out["ensemble"] = self.ensemble.model_dump()
+        if self.tracking:  # absent when off: studies made before trackers existed compare equal
+            out["tracking"] = [{"name": t.name, **t.options} for t in self.tracking]
         return copy.deepcopy(out)  # nothing in it may alias the frozen spec's own dicts
 
     @model_validator(mode="before")
@@ -239,6 +245,14 @@ class Spec(Section):
     @classmethod
     def _constraint_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking_list(cls, value: Any) -> Any:
+        # `tracking: mlflow` and `tracking: {name: mlflow, ...}` are one-tracker lists
+        if value is None:
+            return ()
+        return [value] if isinstance(value, (str, Mapping)) else value
 
     @field_validator("objectives")
     @classmethod

@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from automl.spec.durations import parse_duration
 
 __all__ = ["BudgetSpec", "ConstraintSpec", "DatasetSpec", "EarlyStoppingSpec", "ExecutionSpec",
-           "ObjectiveSpec", "PrunerSpec", "ReportSpec", "SamplerSpec", "SplitSpec"]
+           "ObjectiveSpec", "PrunerSpec", "ReportSpec", "SamplerSpec", "SplitSpec", "TrackingSpec"]
 
 Duration = Annotated[float | None, BeforeValidator(parse_duration)]
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -154,6 +154,19 @@ class PrunerSpec(Section):
         return _name_and_rest(data, ("name",), "options")
 
 
+class TrackingSpec(Section):
+    """One tracker: YAML ``{name: mlflow, uri: file:./mlruns}`` or just ``mlflow``; keys
+    other than ``name`` are the tracker's options."""
+
+    name: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather(cls, data: Any) -> Any:
+        return _name_and_rest(data, ("name",), "options")
+
+
 class EarlyStoppingSpec(Section):
     """Per-trial early stopping on validation data (``false`` in YAML turns it off)."""
 
@@ -207,6 +220,10 @@ class ExecutionSpec(Section):
     # the training seed of every trial; None: sampler seed * 100003 + trial number, so
     # trials differ; a reproduce spec pins the seed the retrained trial had
     trial_seed: int | None = Field(default=None, ge=0)
+    # a folder every machine of the study mounts: trial checkpoints and Optuna artifacts
+    # go to <artifacts>/<study>/, so best/, reports and automl.load work from any machine
+    # whichever ran the trial; None: the report folder (one machine)
+    artifacts: str | None = Field(default=None, min_length=1)
 
     @field_validator("device")
     @classmethod

@@ -7,7 +7,9 @@ a missing server is a failure.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -116,3 +118,35 @@ def test_predict_and_export_read_a_postgresql_study(in_tmp: Path) -> None:
     missing = subprocess.run([AUTOML, "predict", name, "--storage", str(URL), "--trial", "9",
                               "--data", "new.csv"], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "no trial 9" in missing.stderr, missing.stderr
+
+
+def test_best_materialises_on_the_machine_that_did_not_run_the_best_trial(
+        worker_env: dict[str, str], write_spec: Spec, tmp_path: Path) -> None:
+    """Two machines, two local folders (each worker's own reports/), one shared artifact
+    folder (execution.artifacts): each machine's best/ holds the best trial's weights,
+    whichever machine trained it."""
+    shared = tmp_path / "shared"
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    spec = load_spec(write_spec(SLOW_SPEC), {
+        "execution.storage": str(URL), "study": name, "budget.trials": "6",
+        "execution.artifacts": str(shared)})
+    Controller(spec).open().close()
+    machines = [tmp_path / "machine-a", tmp_path / "machine-b"]
+    runs = []
+    for folder in machines:
+        folder.mkdir()
+        runs.append(run_cli(["worker", "--study", name, "--storage", str(URL), "--workers",
+                             "1"], worker_env, cwd=folder))
+    outs = [run.communicate(timeout=240)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outs
+    ran = [{int(n) for n in re.findall(r"trial (\d+) complete", out)} for out in outs]
+    assert ran[0] and ran[1] and not ran[0] & ran[1], ran  # each trained its own trials
+    best = automl.load_study(name, URL).best_trial.number
+    checkpoint = shared / name / "checkpoints" / f"trial_{best}.pt"
+    assert checkpoint.is_file()
+    for folder in machines:
+        bundle = folder / "reports" / name / "best"
+        assert json.loads((bundle / "metrics.json").read_text())["trial"] == best
+        assert (bundle / "model.pt").read_bytes() == checkpoint.read_bytes()
+    # the optuna-dashboard artifacts are in the shared store too: a curve per trial
+    assert len(list((shared / name / "artifacts").iterdir())) >= 6

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from multiprocessing import Pipe
+from typing import Any
 
 import optuna
 import pytest
@@ -13,6 +15,7 @@ import automl
 import automl.plugin.host
 from automl.engine.controller import search
 from automl.engine.keys import TRIAL_RESULT
+from automl.execution import messages, worker
 from automl.spec import load_spec
 from tests.helpers import FAULTY_SPEC, SLOW_SPEC, run_cli, trial_states, wait_for
 from tests.helpers import WriteSpec as Spec
@@ -43,6 +46,81 @@ def test_every_failure_kind_is_recorded_and_the_study_goes_on(worker_env: dict[s
     assert list(frame["stop_reason"][frame["state"] == "failed"].sort_values()) == [
         "failed", "failed", "failed", "failed", "timeout"]
     assert (frame["device"] == "cpu").all()
+
+
+def test_a_trainer_oserror_fails_its_trial_and_the_study_goes_on(
+        worker_env: dict[str, str], write_spec: Spec) -> None:
+    # A file the trainer cannot open is the trial's failure, not a lost controller.
+    spec = FAULTY_SPEC.split("enqueue:")[0].replace(
+        "mode: [ok, raise, nan, oom, crash, hang, slow]", "mode: [missing_file, ok]").replace(
+        "trials: 7", "trials: 2") + "enqueue:\n  - {mode: missing_file, x: 0.3}\n" \
+        "  - {mode: ok, x: 0.3}\n"
+    result = search(load_spec(write_spec(spec)))
+    assert result.n_trials == 2
+    study = automl.load_study("faulty")
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    assert _result(study, 0)["error"].startswith("FileNotFoundError: ")
+    assert "no-such-input.bin" in _result(study, 0)["error"]
+
+
+class _Runner:
+    """A worker's runner whose trial does ``trial(reporter)`` outside any trainer."""
+
+    def __init__(self, trial: Any) -> None:
+        self._trial = trial
+
+    def trial(self, task: messages.TrialTask, reporter: Any) -> messages.FitResult:
+        return self._trial(reporter)
+
+
+def _worker_in_process(monkeypatch: pytest.MonkeyPatch, trial: Any,
+                       before: Any = None) -> list[Any]:
+    """Run :func:`worker.worker_main` here on one trial task (then Stop); returns what it
+    sent. ``before(controller_end)`` runs once the tasks are queued."""
+    monkeypatch.setattr(worker.signal, "signal", lambda *args: None)  # pytest's own SIGINT
+    monkeypatch.setattr(worker, "show_in_worker", lambda: None)
+    monkeypatch.setattr(worker.TrialRunner, "from_init",
+                        classmethod(lambda cls, init, shared=None: _Runner(trial)))
+    controller, end = Pipe()
+    controller.send(messages.TrialTask(0, {}, 1, "/nonexistent/model.pt"))
+    controller.send(messages.Stop())
+    if before is not None:
+        before(controller)
+    worker.worker_main(end, messages.WorkerInit({}, None, "cpu", "cpu"))
+    sent = []
+    while not controller.closed and controller.poll(0.1):
+        sent.append(controller.recv())
+    return sent
+
+
+def test_an_oserror_raised_by_the_task_is_reported_not_taken_for_a_lost_controller(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def trial(reporter: Any) -> messages.FitResult:
+        raise FileNotFoundError(2, "No such file or directory", "/data/part-7.bin")
+
+    sent = _worker_in_process(monkeypatch, trial)
+    assert isinstance(sent[0], messages.Ready)
+    # Before: the worker ended without a word, as if the controller had gone, and the
+    # trial failed as "the worker exited" with nothing of why.
+    crashed = sent[1]
+    assert isinstance(crashed, messages.Crashed)
+    assert crashed.error.startswith("FileNotFoundError: ") and "/data/part-7.bin" in crashed.error
+
+
+def test_a_controller_gone_mid_trial_ends_the_worker_quietly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    reached: list[str] = []
+
+    def trial(reporter: Any) -> messages.FitResult:
+        try:
+            reporter(1, {"val_loss": 0.5})
+        except Exception:  # a trainer's own handler must not swallow it  # noqa: BLE001
+            reached.append("swallowed")
+        reached.append("trained on")
+        raise AssertionError("unreachable")
+
+    sent = _worker_in_process(monkeypatch, trial, before=lambda controller: controller.close())
+    assert sent == [] and reached == []  # it ended at the report, and raised nothing
 
 
 def test_a_worker_is_reused_across_trials(worker_env: dict[str, str], write_spec: Spec) -> None:

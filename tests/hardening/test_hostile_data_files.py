@@ -183,6 +183,112 @@ def test_predict_refuses_the_file_with_one_line(in_tmp: Path, model_dir: Path,
     assert _files(in_tmp) == before  # no predictions, not even a half file
 
 
+def _chunked_csv(path: Path, bad_row: int | None = None, value: str = "inf") -> None:
+    """120 rows of columns a, b; data row ``bad_row`` (1-based, after the header) holds
+    ``value`` in column a."""
+    lines = ["a,b"] + [f"{i / 100},{1 - i / 100}" for i in range(120)]
+    if bad_row is not None:
+        lines[bad_row] = f"{value},0.5"
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _small_chunks(monkeypatch: pytest.MonkeyPatch, rows: int = 50) -> None:
+    """``automl predict`` reads its CSV in chunks of ``rows`` rows."""
+    import functools
+
+    import automl.models.model
+
+    monkeypatch.setattr(automl.models.model, "iter_chunks",
+                        functools.partial(automl.models.model.iter_chunks, rows=rows))
+
+
+def _count_finite_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import automl.tables
+
+    calls: list[int] = []
+    check = automl.tables.check_finite
+
+    def counted(data: Any, source: str, *args: Any, **kwargs: Any) -> None:
+        calls.append(len(data))
+        check(data, source, *args, **kwargs)
+
+    monkeypatch.setattr(automl.tables, "check_finite", counted)
+    return calls
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("inf", "column 'a' holds infinite values (rows 55)"),
+    ("oops", "column 'a' must be numeric, but row 55 holds 'oops'"),
+])
+def test_a_bad_value_past_the_first_chunk_is_named_by_its_file_row(
+        in_tmp: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str,
+        words: str) -> None:
+    _small_chunks(monkeypatch)  # rows 51-100: the 2nd chunk
+    calls = _count_finite_checks(monkeypatch)
+    _chunked_csv(in_tmp / "new.csv", bad_row=55, value=value)
+    result = CliRunner().invoke(main, ["predict", str(model_dir), "--data", "new.csv",
+                                       "--out", "p.csv"])
+    line = _one_line(result, "new.csv", words)  # not "(rows 5)": the chunk's own count
+    assert line == f"error: new.csv: {words}"
+    assert calls == [50, 50]  # each chunk checked once (the 2nd refused), not twice
+
+
+def test_a_csv_read_in_chunks_is_checked_once_per_chunk(
+        in_tmp: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _small_chunks(monkeypatch)
+    calls = _count_finite_checks(monkeypatch)
+    _chunked_csv(in_tmp / "new.csv")
+    result = CliRunner().invoke(main, ["predict", str(model_dir), "--data", "new.csv",
+                                       "--out", "p.csv"])
+    assert result.exit_code == 0, result.output
+    assert calls == [50, 50, 20]
+    whole = automl.load(model_dir).predict(pd.read_csv(in_tmp / "new.csv"))
+    assert list(pd.read_csv(in_tmp / "p.csv")["prediction"]) == list(whole)
+
+
+def _raw_pickle(path: Path) -> None:
+    import pickle
+
+    path.write_bytes(pickle.dumps({"x": [1.0, 2.0]}))
+
+
+@pytest.mark.parametrize(("name", "make", "words"), [
+    ("new.npy", _raw_pickle, "holds pickled Python objects, not a plain array"),
+    ("new.npz", _raw_pickle, "holds pickled Python objects, not a plain array"),
+    ("new.npy", lambda p: np.save(p, np.array([{"x": 1}], dtype=object), allow_pickle=True),
+     "holds Python objects, not numbers"),
+])
+def test_a_pickle_under_a_numpy_name_is_refused_in_automls_words(
+        in_tmp: Path, model_dir: Path, name: str, make: Callable[[Path], None],
+        words: str) -> None:
+    # numpy's own message ("you can load it unsafely using the allow_pickle= keyword")
+    # invites unpickling a file that may come from anyone: never shown
+    make(in_tmp / name)
+    result = CliRunner().invoke(main, ["predict", str(model_dir), "--data", name])
+    line = _one_line(result, name, words)
+    assert "never unpickles" in line and "allow_pickle" not in result.output
+    with pytest.raises(DataError) as caught:
+        automl.load(model_dir).predict(str(in_tmp / name))
+    assert words in str(caught.value) and "allow_pickle" not in str(caught.value)
+
+
+def test_a_saved_dataset_and_predict_refuse_a_pickle_alike(tmp_path: Path) -> None:
+    from automl.models.model import read_data
+    from automl.saved_data import load_saved_dataset
+
+    (tmp_path / "dataset.json").write_text('{"name": "d", "task": "classification", '
+                                           '"schema": {}}')
+    _raw_pickle(tmp_path / "x.npy")
+    np.save(tmp_path / "y.npy", np.arange(4))
+    with pytest.raises(DataError) as saved:
+        load_saved_dataset(path=str(tmp_path))
+    with pytest.raises(DataError) as given:
+        read_data(tmp_path / "x.npy")
+    assert str(given.value) == (f"{tmp_path / 'x.npy'} holds pickled Python objects, not a "
+                                "plain array: refused (automl never unpickles a file)")
+    assert str(given.value) in str(saved.value)
+
+
 def test_a_forged_header_is_refused_without_allocating(tmp_path: Path) -> None:
     # Under an address-space limit of 4 GiB, allocating the 80 TB the header claims would
     # fail with MemoryError; the header check answers first, reading a few bytes.

@@ -15,11 +15,12 @@ import pytest
 from click.testing import CliRunner
 
 import automl
+import automl.plugin.host
 from automl.cli import main
 from automl.engine import controller as controller_module
 from automl.engine.controller import search
 from automl.errors import SpecError
-from automl.plugin import SamplerPlugin, hookimpl
+from automl.plugin import PrunerPlugin, SamplerPlugin, hookimpl
 from automl.plugin.host import PluginHost
 from automl.spec import load_spec
 from tests.helpers import CURVE_SPEC, CurvePlugin, mlp_spec_head
@@ -192,6 +193,40 @@ def test_a_search_in_which_every_trial_failed_exits_non_zero_without_best(
     assert last == ("error: no trial of study curve-study completed, so there is no best "
                     "model; last error: RuntimeError: boom in the trainer"), output
     assert "no best/" in output
+
+
+class _PruneAll(optuna.pruners.BasePruner):
+    """Prunes every trial at its first epoch (a pruner far too eager for the spec)."""
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+class _PruneAllPlugin:
+    @hookimpl
+    def register_pruners(self, register: Callable[[PrunerPlugin], None]) -> None:
+        register(PrunerPlugin("prune_all", lambda options, ctx: _PruneAll()))
+
+
+def test_a_search_in_which_every_trial_was_pruned_says_so(
+        in_tmp: Path, write_spec: WriteSpec, curve_plugin: CurvePlugin,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    host = PluginHost()
+    host.register(curve_plugin, name="curve-tests")
+    host.register(_PruneAllPlugin(), name="prune-all")
+    monkeypatch.setattr(automl.plugin.host, "_default", host.collect())
+    code, output = _search_cli(write_spec(CURVE_SPEC.replace("trials: 6", "trials: 3").replace(
+        "pruner: {name: none}", "pruner: {name: prune_all}")))
+    assert [t.state.name for t in automl.load_study("curve-study").trials] == ["PRUNED"] * 3
+    # no model, so not 0 (as when every trial failed), but no error to quote either
+    assert code == 1, output
+    last = output.strip().splitlines()[-1]
+    assert last == ("error: all 3 trials of study curve-study were pruned, so there is no "
+                    "best model: the pruner stopped every trial before it finished; give it "
+                    "more warm-up or start-up trials, or turn it off (pruner: {name: none})"), \
+        output
+    assert "last error" not in output and "no best/" in output
+    assert not (in_tmp / "reports" / "curve-study" / "best").exists()
 
 
 def test_a_search_with_a_completed_trial_still_exits_0_with_best(

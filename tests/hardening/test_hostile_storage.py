@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 import automl.engine.studies as studies
 from automl.cli import main
+from automl.errors import UsageError
 from automl.plugin.host import PluginHost
 from tests.helpers import CURVE_SPEC
 
@@ -194,6 +195,89 @@ def test_the_connect_timeout_is_the_default_for_servers_not_for_sqlite(
     assert "connect_args" not in seen[1]  # the URL's own timeout wins
     assert seen[2]["connect_args"] == {"timeout": 60}
     assert 1 <= studies.CONNECT_TIMEOUT_S <= 10
+
+
+def _engine_kwargs(monkeypatch: pytest.MonkeyPatch, url: str) -> dict[str, object]:
+    """The ``engine_kwargs`` :func:`studies.make_storage` gives Optuna for ``url``."""
+    seen: list[dict[str, object]] = []
+
+    class Fake:
+        def __init__(self, url: str, engine_kwargs: dict[str, object], **_: object) -> None:
+            seen.append(engine_kwargs)
+
+    monkeypatch.setattr(studies.optuna.storages, "RDBStorage", Fake)
+    studies.make_storage(url)
+    return seen[0]
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("postgresql://u@db.example/x", {"connect_timeout": 5}),  # the default driver, psycopg
+    ("postgresql+psycopg://u@db.example/x", {"connect_timeout": 5}),
+    ("postgresql+psycopg2://u@db.example/x", {"connect_timeout": 5}),
+    ("postgresql+pg8000://u@db.example/x", {"timeout": 5}),  # was connect_timeout: TypeError
+    ("postgresql+pg8000://u@db.example/x?timeout=30", None),  # the URL's own wins
+    ("postgresql+pg8000://u@db.example/x?connect_timeout=30", {"timeout": 5}),  # not pg8000's
+    ("mysql://u@db.example/x", {"connect_timeout": 5}),  # mysqlclient
+    ("mysql+pymysql://u@db.example/x", {"connect_timeout": 5}),
+    ("mysql+pymysql://u@db.example/x?connect_timeout=30", None),
+    ("mariadb+mariadbconnector://u@db.example/x", {"connect_timeout": 5}),
+    ("mysql+mysqlconnector://u@db.example/x", {"connection_timeout": 5}),
+    ("mysql+mysqlconnector://u@db.example/x?connect_timeout=30", None),  # its alias
+    ("mssql+pyodbc://u@db.example/x", None),  # unknown timeout name: none rather than a wrong one
+])
+def test_the_connect_timeout_takes_each_drivers_own_name(
+        monkeypatch: pytest.MonkeyPatch, url: str, expected: dict[str, int] | None) -> None:
+    import sys
+
+    from sqlalchemy.engine import make_url
+
+    monkeypatch.delenv("AUTOML_CONNECT_TIMEOUT", raising=False)
+    drivers = {"psycopg", "psycopg2", "pg8000", "MySQLdb", "pymysql", "mariadb",
+               "mysql.connector", "pyodbc"}
+    loaded = drivers & set(sys.modules)
+    kwargs = _engine_kwargs(monkeypatch, url)
+    assert kwargs.get("connect_args") == expected
+    assert studies.server_connect_args(make_url(url)) == (expected or {})  # check_storage's
+    assert drivers & set(sys.modules) == loaded  # read from the URL: no driver imported
+
+
+def test_check_storage_gives_the_driver_its_own_timeout_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlalchemy
+
+    seen: list[object] = []
+
+    def create_engine(url: str, connect_args: dict[str, object]) -> None:
+        seen.append(connect_args)
+        raise ImportError("No module named 'pg8000'")
+
+    monkeypatch.delenv("AUTOML_CONNECT_TIMEOUT", raising=False)
+    monkeypatch.setattr(sqlalchemy, "create_engine", create_engine)
+    with pytest.raises(UsageError, match="pg8000"):
+        studies.check_storage("postgresql+pg8000://u@db.example/x")
+    assert seen == [{"timeout": 5}]
+
+
+def test_the_connect_timeout_is_read_when_a_storage_is_opened(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Set after automl was imported (a notebook, a test): still used.
+    monkeypatch.setenv("AUTOML_CONNECT_TIMEOUT", "12")
+    assert _engine_kwargs(monkeypatch, "postgresql://u@db.example/x")["connect_args"] == {
+        "connect_timeout": 12}
+    assert _engine_kwargs(monkeypatch, "postgresql+pg8000://u@db.example/x")["connect_args"] == {
+        "timeout": 12}
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "five", "2.5", "1e3"])
+def test_a_connect_timeout_that_is_not_a_positive_number_is_refused(
+        monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    # 0 is "wait forever" to libpq: the hang the timeout is there to prevent.
+    monkeypatch.setenv("AUTOML_CONNECT_TIMEOUT", value)
+    with pytest.raises(UsageError) as caught:
+        _engine_kwargs(monkeypatch, "postgresql://u@db.example/x")
+    assert str(caught.value) == (f"AUTOML_CONNECT_TIMEOUT={value!r}: expected a whole number "
+                                 "of seconds, 1 or more (unset it for the default, 5)")
+    assert caught.value.exit_code == 2
 
 
 def test_the_default_storage_still_creates_its_report_folder(ready: Path) -> None:

@@ -1,0 +1,92 @@
+"""The study's files in Optuna's artifact store, where optuna-dashboard shows them.
+
+Each finished trial gets its learning curve (``learning_curve.json``: one record per
+epoch, every metric the trainer reported) as a trial artifact; at the end of a run the
+best trial's model bundle (the files of ``best/``) becomes a study artifact. The store is
+a :class:`optuna.artifacts.FileSystemArtifactStore` in ``<store folder>/artifacts``
+(:func:`automl.reports.artifacts.store_root`: the report folder, or the shared folder of
+``execution.artifacts``). An upload that fails is logged: it never fails a trial.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from automl.log import get_logger
+
+__all__ = ["ArtifactUploads", "artifact_dir", "open_artifact_store"]
+
+logger = get_logger(__name__)
+
+CURVE_FILE = "learning_curve.json"
+
+
+def artifact_dir(store_dir: Path) -> Path:
+    """Where the artifact store of a study whose store folder is ``store_dir`` lives."""
+    return store_dir / "artifacts"
+
+
+def open_artifact_store(store_dir: Path) -> optuna.artifacts.FileSystemArtifactStore:
+    """The study's artifact store (its folder made on first use)."""
+    folder = artifact_dir(store_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return optuna.artifacts.FileSystemArtifactStore(str(folder))
+
+
+class ArtifactUploads:
+    """Uploads a search's learning curves and best model to the study's artifact store."""
+
+    def __init__(self, store_dir: Path) -> None:
+        self.store_dir = store_dir
+        self._store: optuna.artifacts.FileSystemArtifactStore | None = None
+        self._off = False
+
+    def _upload(self, target: optuna.Trial | optuna.Study, path: Path, mimetype: str) -> None:
+        if self._off:
+            return
+        try:
+            if self._store is None:
+                self._store = open_artifact_store(self.store_dir)
+            optuna.artifacts.upload_artifact(artifact_store=self._store, file_path=str(path),
+                                             study_or_trial=target, mimetype=mimetype)
+        except Exception as exc:  # noqa: BLE001 - artifacts are a view; trials matter more
+            self._off = True  # a full disk or a read-only folder: say it once
+            logger.warning("could not save %s to the artifact store at %s (%s: %s); no more "
+                           "artifacts are saved in this run", path.name,
+                           artifact_dir(self.store_dir), type(exc).__name__, exc)
+
+    def learning_curve(self, trial: optuna.Trial, history: list[Mapping[str, Any]]) -> None:
+        """Save a running trial's per-epoch metrics (call before the trial is told: Optuna
+        attaches artifacts to trials that are not finished yet)."""
+        if not history:
+            return
+        with tempfile.TemporaryDirectory(prefix="automl-curve-") as tmp:
+            path = Path(tmp) / CURVE_FILE
+            path.write_text(json.dumps({"trial": trial.number, "epochs": list(history)},
+                                       default=float))
+            self._upload(trial, path, "application/json")
+
+    def best_model(self, study: optuna.Study, number: int, best_dir: Path) -> None:
+        """Save the files of the best trial's model bundle (trial ``number``) as study
+        artifacts named ``best_trial_<number>_<file>``; a run that ends with the same best
+        trial as the last one saves nothing again."""
+        if not best_dir.is_dir() or self._off:
+            return
+        try:
+            have = {m.filename for m in optuna.artifacts.get_all_artifact_meta(study)}
+        except Exception:  # noqa: BLE001 - at worst a file is saved twice
+            have = set()
+        with tempfile.TemporaryDirectory(prefix="automl-best-") as tmp:
+            for path in sorted(p for p in best_dir.iterdir() if p.is_file()):
+                name = f"best_trial_{number}_{path.name}"
+                if name in have:
+                    continue
+                copy = Path(tmp) / name
+                copy.write_bytes(path.read_bytes())
+                self._upload(study, copy, "application/octet-stream")
