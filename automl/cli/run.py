@@ -63,9 +63,12 @@ def search(space: str, trials: int | None, timeout: str | None, workers: int | N
               help="The study's storage, e.g. postgresql://user:pass@host/db.")
 @click.option("--workers", type=click.IntRange(min=0), help="Trial processes on this machine.")
 @click.option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:0,1.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Adapt the study's spec to this machine, e.g. --set "
+                   "execution.artifacts=/mnt/shared (repeatable).")
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def worker(study: str, storage: str, workers: int | None, device: str | None,
-           verbose: int) -> None:
+           sets: tuple[str, ...], verbose: int) -> None:
     """Join a running study from another process or machine and run its trials until the
     budget is spent. The study (and its spec) must exist: start it with `automl search
     --storage URL` first."""
@@ -75,7 +78,8 @@ def worker(study: str, storage: str, workers: int | None, device: str | None,
     overrides = {k: v for k, v in {"execution.workers": workers,
                                    "execution.device": device}.items() if v is not None}
     with _progress(0, "") as progress:
-        result = join(study, storage, overrides=overrides, progress=progress)
+        result = join(study, storage, overrides=overrides, progress=progress,
+                      sets=parse_set_options(list(sets)))
     _summary(result)
 
 

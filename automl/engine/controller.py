@@ -199,6 +199,7 @@ class Controller:
             return self._run(self._study.study, pool, start, run)
         finally:
             self._observers.close()
+            self.finisher.uploads.close()  # the last learning curves on disk
             self._study.close()  # a study held in memory is saved before this returns
             workers.close()
 
@@ -419,10 +420,12 @@ def search(spec: Spec, host: PluginHost | None = None,
 
 def join(study: str, storage: str, host: PluginHost | None = None,
          overrides: Mapping[str, Any] | None = None,
-         progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
+         progress: Callable[[dict[str, Any]], None] | None = None,
+         sets: Mapping[str, str] | None = None) -> SearchResult:
     """Join a running study from another process or machine (``automl worker``): its spec
-    comes from the study itself; ``overrides`` (dotted keys) adapt it to this machine."""
-    spec = stored_spec(study, storage, overrides)
+    comes from the study itself; ``overrides`` (dotted keys) and ``sets`` (``--set``
+    options) adapt it to this machine (where the shared artifact folder is mounted, say)."""
+    spec = stored_spec(study, storage, overrides, sets)
     workers = start_workers(spec)
     try:
         controller = Controller(spec, host, join=True, progress=progress, workers=workers)

@@ -174,9 +174,11 @@ def _take_spec_changes(study: optuna.Study, spec: Spec) -> None:
         study.set_user_attr(STUDY_RECORD, {**record, "spec": stored})
 
 
-def stored_spec(study: str, storage: str, overrides: Mapping[str, Any] | None = None) -> Spec:
+def stored_spec(study: str, storage: str, overrides: Mapping[str, Any] | None = None,
+                sets: Mapping[str, str] | None = None) -> Spec:
     """The spec a study was created with (``automl worker``), adapted by ``overrides``
-    (dotted keys) to this machine, with ``storage`` as its storage."""
+    (dotted keys, values as they are) and ``sets`` (``--set`` options: dotted keys, values
+    read as YAML) to this machine, with ``storage`` as its storage."""
     record = load_study(study, storage).user_attrs.get(STUDY_RECORD)
     if not record or "spec" not in record:
         raise UsageError(f"study {study!r} was not created by `automl search`: no spec in it")
@@ -187,5 +189,9 @@ def stored_spec(study: str, storage: str, overrides: Mapping[str, Any] | None = 
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
+    if sets:
+        from automl.spec.overrides import apply_overrides
+
+        apply_overrides(data, sets)
     data.setdefault("execution", {})["storage"] = storage
     return Spec.from_data(data)

@@ -245,3 +245,24 @@ def test_epochs_of_trials_in_worker_processes_reach_the_observer(
             list(range(1, epochs + 1))
     assert [e for e in observer.events if e[0] == "trial"] == [("trial", 0, "complete"),
                                                                ("trial", 1, "complete")]
+
+
+def test_a_worker_adapts_the_stored_spec_with_set_options(
+        write_spec: Callable[..., Path], in_tmp: Path) -> None:
+    from automl.engine.study_setup import stored_spec
+
+    host, _ = make_host()
+    spec = load_spec(curve_spec(write_spec, "record"))
+    result = search(spec, host)
+    adapted = stored_spec(spec.study, result.storage, {"execution.workers": 2},
+                          {"execution.artifacts": "/mnt/elsewhere",
+                           "tracking": "[{name: record, uri: 'file:./here'}]"})
+    assert adapted.execution.workers == 2
+    assert adapted.execution.artifacts == "/mnt/elsewhere"
+    assert [(t.name, t.options) for t in adapted.tracking] == [("record", {"uri": "file:./here"})]
+    with pytest.raises(SpecError) as caught:
+        stored_spec(spec.study, result.storage, sets={"execution.artifacts": "[1, 2]"})
+    assert "execution.artifacts" in str(caught.value)
+    bad = CliRunner().invoke(main, ["worker", "--study", spec.study, "--storage",
+                                    result.storage, "--set", "execution.workers"])
+    assert bad.exit_code == 2 and "expected KEY=VALUE" in bad.output, bad.output

@@ -132,11 +132,15 @@ def test_best_materialises_on_the_machine_that_did_not_run_the_best_trial(
         "execution.artifacts": str(shared)})
     Controller(spec).open().close()
     machines = [tmp_path / "machine-a", tmp_path / "machine-b"]
+    # machine b mounts the shared folder at another path, and says so with --set
+    (tmp_path / "mount-b").symlink_to(shared, target_is_directory=True)
+    shared.mkdir()
+    extra = [[], ["--set", f"execution.artifacts={tmp_path / 'mount-b'}"]]
     runs = []
-    for folder in machines:
+    for folder, more in zip(machines, extra, strict=True):
         folder.mkdir()
         runs.append(run_cli(["worker", "--study", name, "--storage", str(URL), "--workers",
-                             "1"], worker_env, cwd=folder))
+                             "1", *more], worker_env, cwd=folder))
     outs = [run.communicate(timeout=240)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outs
     ran = [{int(n) for n in re.findall(r"trial (\d+) complete", out)} for out in outs]

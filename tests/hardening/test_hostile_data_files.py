@@ -342,3 +342,18 @@ def test_a_saved_dataset_with_a_forged_header_is_refused(tmp_path: Path, array: 
     (tmp_path / array).write_bytes(_forged_npy())
     with pytest.raises(DataError, match=f"{array}: the array claims shape"):
         load_saved_dataset(path=str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["train.npz", "train.npy"])
+def test_a_pickle_given_as_the_npz_dataset_is_refused_in_automls_words(
+        tmp_path: Path, name: str) -> None:
+    """The npz dataset plugin reads with the loader predict uses: same words, no unpickling."""
+    from automl_plugins.data_files import load_npz
+
+    path = tmp_path / name
+    _raw_pickle(path)
+    with pytest.raises(DataError) as caught:
+        load_npz(path=str(path))
+    message = str(caught.value)
+    assert "holds pickled Python objects, not a plain array" in message, message
+    assert "allow_pickle" not in message
