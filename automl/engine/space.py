@@ -114,6 +114,11 @@ def flatten(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The public name (``automl.plugin.flatten_params``): trackers log params under the
+#: leaderboard's column names.
+flatten_params = flatten
+
+
 class _Branch(dict):  # type: ignore[type-arg]
     """A mapping unflatten made (as opposed to a mapping value the caller gave)."""
 

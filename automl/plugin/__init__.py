@@ -40,7 +40,8 @@ What is here, by job:
   :class:`FixedParam`, :class:`RepeatBlock`, :class:`GroupBlock`).
 - **Tracking**: :class:`TrackerPlugin`, :class:`Tracker` (what a tracker does with a
   search's trials, epochs and end), :class:`TrackingContext`; the observer hooks
-  ``epoch_finished``, ``trial_finished`` and ``study_finished`` for plugins that only watch.
+  ``epoch_finished``, ``trial_finished`` and ``study_finished`` for plugins that only watch;
+  :func:`flatten_params` (nested params as the leaderboard's flat column names).
 - **Errors**: :class:`TrialFailed` (fail one trial), :class:`DataError` (bad data: exit 2).
 - **Helpers**: :func:`get_logger` (a logger under automl's, which the CLI shows),
   :func:`did_you_mean` (a hint for a misspelled name).
@@ -63,6 +64,7 @@ from automl._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from automl.data import DataInfo, Dataset, DatasetLoader, Split, Task, TrialData
+    from automl.engine.space import flatten_params
     from automl.errors import DataError, TrialFailed
     from automl.execution.options import ExecutionOptions
     from automl.hints import did_you_mean
@@ -142,6 +144,7 @@ _EXPORTS = {
                      "check_space", "check_trainer", "plugin_host", "tiny_dataset"),
                     "automl.plugin.testing"),
     **dict.fromkeys(("Tracker", "TrackerPlugin", "TrackingContext"), "automl.plugin.tracking"),
+    "flatten_params": "automl.engine.space",
     **dict.fromkeys(("Decision", "ExportsOnnx", "HasDefaultSpace", "Predicts", "Reporter",
                      "StopReason", "Trainer", "TrialContext", "required_epoch_metrics",
                      "required_final_metrics"),
@@ -172,6 +175,7 @@ __all__ = [
     "ExecutionOptions",
     "ExportsOnnx",
     "FixedParam",
+    "flatten_params",
     "FloatParam",
     "get_logger",
     "GroupBlock",

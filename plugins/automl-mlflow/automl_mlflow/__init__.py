@@ -31,6 +31,7 @@ from automl.plugin import (
     did_you_mean,
     hookimpl,
 )
+from automl.plugin import flatten_params as flatten
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -46,26 +47,6 @@ _STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 # value sizes.
 _BATCH_METRICS, _BATCH_PARAMS, _BATCH_TAGS = 800, 100, 100
 _PARAM_CHARS, _TAG_CHARS = 6000, 5000
-
-
-def flatten(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"conv": [{"channels": 8}]}`` -> ``{"conv.0.channels": 8}``: the leaderboard's
-    column names. Mappings and lists of mappings are opened up; anything else is a leaf."""
-    out: dict[str, Any] = {}
-
-    def walk(value: Any, key: str) -> None:
-        if isinstance(value, Mapping) and value:
-            for name, item in value.items():
-                walk(item, f"{key}.{name}")
-        elif isinstance(value, list) and value and all(isinstance(i, Mapping) for i in value):
-            for index, item in enumerate(value):
-                walk(item, f"{key}.{index}")
-        else:
-            out[key] = value
-
-    for name, value in params.items():
-        walk(value, str(name))
-    return out
 
 
 def _number(value: Any) -> float | None:

@@ -29,6 +29,7 @@ from automl.plugin import (
     did_you_mean,
     hookimpl,
 )
+from automl.plugin import flatten_params as flatten
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -37,26 +38,6 @@ __all__ = ["OPTIONS", "TensorBoardTracker", "flatten", "open_tracker", "register
 
 #: The options a spec's ``tracking: [{name: tensorboard, ...}]`` entry takes.
 OPTIONS = ("dir",)
-
-
-def flatten(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"conv": [{"channels": 8}]}`` -> ``{"conv.0.channels": 8}``: the leaderboard's
-    column names. Mappings and lists of mappings are opened up; anything else is a leaf."""
-    out: dict[str, Any] = {}
-
-    def walk(value: Any, key: str) -> None:
-        if isinstance(value, Mapping) and value:
-            for name, item in value.items():
-                walk(item, f"{key}.{name}")
-        elif isinstance(value, list) and value and all(isinstance(i, Mapping) for i in value):
-            for index, item in enumerate(value):
-                walk(item, f"{key}.{index}")
-        else:
-            out[key] = value
-
-    for name, value in params.items():
-        walk(value, str(name))
-    return out
 
 
 def _number(value: Any) -> float | None:
