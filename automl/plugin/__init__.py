@@ -39,7 +39,8 @@ What is here, by job:
   (:class:`Space`, :class:`FloatParam`, :class:`IntParam`, :class:`CategoricalParam`,
   :class:`FixedParam`, :class:`RepeatBlock`, :class:`GroupBlock`).
 - **Tracking**: :class:`TrackerPlugin`, :class:`Tracker` (what a tracker does with a
-  search's trials, epochs and end), :class:`TrackingContext`; the observer hooks
+  search's trials, epochs and end), :class:`TrackingContext`, :func:`check_options` (an
+  unknown option, refused with a hint); the observer hooks
   ``epoch_finished``, ``trial_finished`` and ``study_finished`` for plugins that only watch;
   :func:`flatten_params` (nested params as the leaderboard's flat column names).
 - **Errors**: :class:`TrialFailed` (fail one trial), :class:`DataError` (bad data: exit 2).
@@ -86,7 +87,7 @@ if TYPE_CHECKING:
         plugin_host,
         tiny_dataset,
     )
-    from automl.plugin.tracking import Tracker, TrackerPlugin, TrackingContext
+    from automl.plugin.tracking import Tracker, TrackerPlugin, TrackingContext, check_options
     from automl.plugin.trainer import (
         Decision,
         ExportsOnnx,
@@ -143,7 +144,8 @@ _EXPORTS = {
     **dict.fromkeys(("ContractError", "TrainerCheck", "check_dataset", "check_plugin",
                      "check_space", "check_trainer", "plugin_host", "tiny_dataset"),
                     "automl.plugin.testing"),
-    **dict.fromkeys(("Tracker", "TrackerPlugin", "TrackingContext"), "automl.plugin.tracking"),
+    **dict.fromkeys(("Tracker", "TrackerPlugin", "TrackingContext", "check_options"),
+                    "automl.plugin.tracking"),
     "flatten_params": "automl.engine.space",
     **dict.fromkeys(("Decision", "ExportsOnnx", "HasDefaultSpace", "Predicts", "Reporter",
                      "StopReason", "Trainer", "TrialContext", "required_epoch_metrics",
@@ -160,6 +162,7 @@ __all__ = [
     "BuildModel",
     "CategoricalParam",
     "check_dataset",
+    "check_options",
     "check_plugin",
     "check_space",
     "check_trainer",

@@ -20,7 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Tracker", "TrackerPlugin", "TrackingContext"]
+__all__ = ["Tracker", "TrackerPlugin", "TrackingContext", "check_options"]
+
+
+def check_options(options: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    """A :class:`~automl.errors.UsageError` for the first option of ``options`` that is
+    not in ``known``, with a did-you-mean hint and the list a tracker takes (call it first
+    in ``open``)."""
+    from automl.errors import UsageError
+    from automl.hints import did_you_mean
+
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]!r}{did_you_mean(unknown[0], known)}; "
+                         f"it takes: {', '.join(known)}")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from automl.plugin import (
     Tracker,
     TrackerPlugin,
     TrackingContext,
-    did_you_mean,
+    check_options,
     hookimpl,
 )
 from automl.plugin import flatten_params as flatten
@@ -216,10 +216,7 @@ def open_tracker(options: dict[str, Any], ctx: TrackingContext) -> MlflowTracker
         UsageError: an unknown option or a bad value (the search stops with exit 2), or an
             experiment of that name that was deleted.
     """
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise UsageError(f"unknown option {unknown[0]!r}{did_you_mean(unknown[0], OPTIONS)}; "
-                         f"it takes: {', '.join(OPTIONS)}")
+    check_options(options, OPTIONS)
     uri = _option(options, "uri") or Path(ctx.report_dir, "mlruns").absolute().as_uri()
     experiment = _option(options, "experiment") or ctx.study_name
     if _is_file_store(uri):

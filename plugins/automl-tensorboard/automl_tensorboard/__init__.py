@@ -26,7 +26,7 @@ from automl.plugin import (
     Tracker,
     TrackerPlugin,
     TrackingContext,
-    did_you_mean,
+    check_options,
     hookimpl,
 )
 from automl.plugin import flatten_params as flatten
@@ -146,10 +146,7 @@ def open_tracker(options: dict[str, Any], ctx: TrackingContext) -> TensorBoardTr
     Raises:
         UsageError: an unknown option or a bad ``dir`` (the search stops with exit 2).
     """
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise UsageError(f"unknown option {unknown[0]!r}{did_you_mean(unknown[0], OPTIONS)}; "
-                         f"it takes: {', '.join(OPTIONS)}")
+    check_options(options, OPTIONS)
     folder = options.get("dir")
     if folder is None:
         root = Path(ctx.report_dir, "tensorboard")
