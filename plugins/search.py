@@ -90,6 +90,9 @@ def grid_of(space: Space, prefix: str = "", counts: dict[str, int] | None = None
         flat = prefix + name
         if isinstance(param, CategoricalParam):
             grid[flat] = list(param.choices)
+            layers = [c for c in param.choices if isinstance(c, int) and not isinstance(c, bool)]
+            if layers:  # a layer count given as choices
+                counts[name] = max(layers)
         elif isinstance(param, IntParam):
             if param.log:
                 raise AlgorithmError("name", f"grid sampler: params.{flat} is a log range; "
@@ -111,7 +114,10 @@ def grid_of(space: Space, prefix: str = "", counts: dict[str, int] | None = None
             count = param.repeat if isinstance(param.repeat, int) else counts.get(param.repeat, 0)
             for i in range(count):
                 grid.update(grid_of(param.params, f"{flat}.{i}.", counts))
-        elif not isinstance(param, FixedParam):  # pragma: no cover - the spec has no other kind
+        elif isinstance(param, FixedParam):
+            if isinstance(param.value, int) and not isinstance(param.value, bool):
+                counts[name] = param.value  # a fixed layer count
+        else:  # pragma: no cover - the spec has no other kind
             raise AlgorithmError("name", f"grid sampler: cannot grid params.{flat}")
     return grid
 

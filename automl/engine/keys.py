@@ -9,7 +9,8 @@ from enum import Enum
 from typing import Any
 
 __all__ = ["ENSEMBLE", "LAST_RUN", "REFIT", "STUDY_RECORD", "TEST_METRICS", "TRIAL_RESULT",
-           "StudyStop", "stored_test_metrics", "test_metrics_key"]
+           "WARM_START", "StudyStop", "stored_test_metrics", "test_metrics_key",
+           "warm_start_attrs"]
 
 # Study user attribute: automl's record of the study (resolved spec, seed, objectives,
 # constraints, trainer, data sizes, versions), written once when the study is created.
@@ -26,6 +27,15 @@ REFIT = "automl_refit"
 LAST_RUN = "automl_last_run"
 # Study attribute: the ensemble of the top trials (members, weights, val and test metrics).
 ENSEMBLE = "automl_ensemble"
+# Trial user attribute: the trial trains a warm-start config (the spec's ``enqueue``, a
+# trainer's default), which the pruner never stops: it is known good, and it gives the
+# pruner a full curve to compare the sampled trials with.
+WARM_START = "automl_warm_start"
+
+
+def warm_start_attrs(trial: Any) -> dict[str, bool]:
+    """The warm-start mark of ``trial`` (an Optuna trial), for enqueuing its params again."""
+    return {WARM_START: True} if trial.user_attrs.get(WARM_START) else {}
 
 
 def test_metrics_key(number: int) -> str:

@@ -51,6 +51,7 @@ from optuna.storages import InMemoryStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.engine.keys import warm_start_attrs
 from automl.errors import AutomlError, UsageError
 from automl.execution.spawning import start_process
 from automl.log import get_logger
@@ -590,7 +591,8 @@ def retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:
     storage.set_trial_system_attr(trial._trial_id, "fail_reason",
                                   "the search running it was killed")
     storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-    study.enqueue_trial(dict(trial.params), skip_if_exists=False)
+    study.enqueue_trial(dict(trial.params), user_attrs=warm_start_attrs(trial),
+                        skip_if_exists=False)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.engine.components import violations
-from automl.engine.keys import TRIAL_RESULT
+from automl.engine.keys import TRIAL_RESULT, warm_start_attrs
 from automl.engine.observers import Observers
 from automl.engine.outcome import TrialOutcome
 from automl.engine.running import RunningTrial
@@ -113,7 +113,8 @@ class TrialRecorder:
         study.tell(trial, outcome.values if outcome.state == "complete" else None,
                    state=_TELL_STATE[outcome.state])
         if outcome.reason is StopReason.INTERRUPTED:
-            study.enqueue_trial(dict(trial.params), skip_if_exists=False)
+            study.enqueue_trial(dict(trial.params), user_attrs=warm_start_attrs(trial),
+                                skip_if_exists=False)
             return
         self._log(trial.number, outcome)
         self.observers.trial_finished(trial.number, outcome.state, outcome.values, result)

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from automl.engine.heartbeats import Heartbeats
+from automl.engine.keys import WARM_START
 from automl.engine.observers import Observers
 from automl.engine.stopping import EarlyStopping
 from automl.engine.supervisor import TrialSupervisor
@@ -75,7 +76,8 @@ class RunningTrials:
                                 patience=es.patience, min_delta=es.min_delta,
                                 max_gap=es.max_gap, enabled=es.enabled)
         supervisor = TrialSupervisor(stopper, trial if self.single else None,
-                                     self.spec.objectives[0].metric, prune=self.pruning)
+                                     self.spec.objectives[0].metric,
+                                     prune=self.pruning and not trial.user_attrs.get(WARM_START))
         running = RunningTrial(trial, params, supervisor, worker, time.monotonic(), seed)
         self._trials[trial.number] = running
         return running

@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 
 from automl.engine.components import build_algorithms
-from automl.engine.keys import STUDY_RECORD
+from automl.engine.keys import STUDY_RECORD, WARM_START
 from automl.engine.local_study import LocalStudy, is_local_url, shared_lock
 from automl.engine.space import to_optuna_params
 from automl.engine.spec_changes import check_resumed_spec
@@ -128,7 +128,7 @@ def _open(spec: Spec, host: PluginHost, storage_url: str, seed: int, trainer: st
     try:
         for config in [*(spec.enqueue if created else ()), *extra_enqueue]:
             handle.study.enqueue_trial(to_optuna_params(spec.params, config),
-                                       skip_if_exists=True)
+                                       user_attrs={WARM_START: True}, skip_if_exists=True)
     except BaseException:
         handle.close(wait=False)
         raise

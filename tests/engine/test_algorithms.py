@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import automl
 from automl.cli import main
-from automl.engine.keys import LAST_RUN
+from automl.engine.keys import LAST_RUN, WARM_START
 from automl.plugin.algorithms import SamplerPlugin
 from automl.plugin.host import PluginHost
 from tests.helpers import CURVE_SPEC, CurvePlugin
@@ -159,6 +159,25 @@ def test_every_pruner_runs_a_short_study(pruner: str, write_spec: Spec, in_tmp: 
         assert len(pruned) > 0 and set(pruned["x"]) == {1.0}
         assert (pruned["epochs"] < 8).all()
 
+
+
+def test_a_warm_start_config_is_never_pruned(write_spec: Spec, in_tmp: Path,
+                                             global_host: PluginHost) -> None:
+    # the good config, then the bad one (x = 1.0) enqueued: the sampled copies of the bad
+    # one are pruned against trial 0, the enqueued one trains its full curve
+    text = BAD_AND_GOOD.replace("enqueue: [{x: 0.3}]", "enqueue: [{x: 0.3}, {x: 1.0}]").replace(
+        "pruner: {name: none}", "pruner: {name: median, n_startup_trials: 1, n_warmup_steps: 1}")
+    result = run("--space", str(write_spec(text)))
+    assert result.exit_code == 0, result.output
+    frame = automl.leaderboard("curve-study").set_index("trial")
+    assert frame.loc[1, "x"] == 1.0 and frame.loc[1, "state"] != "pruned"
+    assert frame.loc[1, "epochs"] == 8
+    sampled_bad = frame[(frame.index > 1) & (frame["x"] == 1.0)]
+    assert len(sampled_bad) > 0 and (sampled_bad["state"] == "pruned").all()
+    study = optuna.load_study(study_name="curve-study",
+                              storage="sqlite:///reports/curve-study/study.db")
+    marked = {t.number for t in study.trials if t.user_attrs.get(WARM_START)}
+    assert marked == {0, 1}
 
 def test_patience_wraps_any_pruner(write_spec: Spec, host: PluginHost) -> None:
     from automl.engine.components import build_algorithms
@@ -348,3 +367,20 @@ def test_resume_does_not_replay_random_draws(write_spec: Spec, in_tmp: Path,
     assert run("--space", str(path), "--trials", "10").exit_code == 0
     xs = [p["x"] for p in _params("curve-study")]
     assert len(set(xs)) == 10
+
+
+@pytest.mark.parametrize(("count", "layers"), [("2", 2), ("[1, 3]", 3),
+                                               ("{type: int, low: 1, high: 2}", 2)])
+def test_the_grid_has_every_layer_a_repeat_block_can_reach(count: str, layers: int,
+                                                            write_spec: Spec) -> None:
+    # a layer count that is fixed, a choice or a range: each layer's params are in the grid
+    from automl.spec import load_spec
+    from plugins.search import grid_of
+
+    text = CURVE_SPEC.replace("x: {type: float, low: 0.0, high: 1.0}",
+                              f"x: [0.5]\n  n: {count}\n  block:\n    repeat: n\n"
+                              "    params: {width: [8, 16], kind: k3}")
+    grid = grid_of(load_spec(write_spec(text)).params)
+    assert [k for k in grid if k.startswith("block.")] == [f"block.{i}.width"
+                                                          for i in range(layers)]
+    assert all(grid[f"block.{i}.width"] == [8, 16] for i in range(layers))
