@@ -7,6 +7,11 @@ from those checkpoints, with each trial's own trainer, in this process. The sele
 the validation split only; the test split scores the result once. Like auto-sklearn's, the
 ensemble's validation score is optimistic (it was fitted to that split); its test score is
 the one to compare.
+
+With cross-validation (``split.folds``) every fold model trained on most of the validation
+split, so the selection sees each candidate's out-of-fold predictions of train + val
+instead (kept by the worker beside the checkpoint, as auto-sklearn and AutoGluon select on
+theirs); the members predict with their kept (last-fold) models.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pandas as pd
 from automl.data import DataSplits
 from automl.engine.ensemble_selection import ensemble_score, prediction_metric, select_ensemble
 from automl.engine.keys import ENSEMBLE, TRIAL_RESULT
+from automl.execution.folds import fold_count, oof_path, pool_targets
 from automl.execution.runner import TrialRunner
 from automl.log import get_logger
 from automl.plugin.host import PluginHost
@@ -54,7 +60,10 @@ def build_ensemble(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: P
     if len(numbers) < 2:
         logger.info("no ensemble: %d trial(s) with kept weights to choose from", len(numbers))
         return None
-    y_val = np.asarray(splits.val.y)
+    # With folds, each candidate's validation outputs are its out-of-fold predictions of
+    # train + val: every fold model trained on the validation split, so predicting it
+    # would favour the models that memorise.
+    y_val = pool_targets(splits) if fold_count(spec, splits) else np.asarray(splits.val.y)
     maximize = objective.direction == "maximize"
     # Accuracy-like objectives tie often; the log loss (lower is better) breaks ties.
     tie = "log_loss" if task == "classification" and metric != "log_loss" else None
@@ -103,25 +112,34 @@ def _candidates(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: Plug
     runner = TrialRunner(spec, host, splits, "cpu")
     trials = study.get_trials(deepcopy=False)
     numbers, val_out, test_out = [], [], []
+    folds = bool(fold_count(spec, splits))
     for number in top_numbers(frame, spec.ensemble.from_top):
         checkpoint = artifacts.checkpoint_path(artifacts.store_root(spec, report_dir), number)
         params = trials[number].user_attrs.get(TRIAL_RESULT, {}).get("params")
         if params is None or not checkpoint.is_file():
             continue
+        if folds and not oof_path(checkpoint).is_file():
+            continue  # trained before out-of-fold predictions were kept, or cannot predict
         trainer, own = runner.trainer_for(params)
         predict = getattr(trainer, "predict", None)
         if not callable(predict):
             continue
         # One call over the validation and test rows: loading the model is most of it.
-        rows = splits.val.x if splits.test is None else np.concatenate([splits.val.x,
-                                                                        splits.test.x])
+        rows = [] if folds else [splits.val.x]
+        if splits.test is not None:
+            rows.append(splits.test.x)
         try:
-            out = np.asarray(predict(own, checkpoint, rows, splits.info), np.float64)
+            out = np.asarray(predict(own, checkpoint, np.concatenate(rows), splits.info),
+                             np.float64) if rows else np.empty((0,))
+            if folds:
+                val = np.load(oof_path(checkpoint), allow_pickle=False).astype(np.float64)
+                test = out
+            else:
+                val, test = out[:len(splits.val.x)], out[len(splits.val.x):]
         except Exception as exc:  # noqa: BLE001 - one trial's model, not the search, failed
             logger.warning("ensemble: trial %d left out: %s: %s", number,
                            type(exc).__name__, exc)
             continue
-        val, test = out[:len(splits.val.x)], out[len(splits.val.x):]
         if not np.isfinite(val).all():
             continue
         numbers.append(number)

@@ -44,6 +44,7 @@ from automl.engine.observers import Observers
 from automl.engine.study_artifacts import ArtifactUploads
 from automl.engine.trials import counted
 from automl.execution.devices import resolve_device
+from automl.execution.folds import fold_count
 from automl.execution.inline_pool import InlinePool
 from automl.execution.messages import (
     EvalDone,
@@ -192,7 +193,7 @@ class Finisher:
         self.evaluate_test(study, top, pool)
         # With folds a trial's checkpoint is its last fold's model: the final model of the
         # best config is trained again on all of train + val.
-        refit = self.spec.report.refit or bool(self.spec.split.folds)
+        refit = self.spec.report.refit or bool(fold_count(self.spec, self.splits))
         if refit and top and reason is not StudyStop.INTERRUPTED:
             self.refit(study, top, pool)
         if self.spec.builds_ensemble and top and reason is not StudyStop.INTERRUPTED:

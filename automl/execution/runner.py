@@ -9,8 +9,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from automl.data import DataSplits, TrialData, concat_splits
 from automl.execution.fit import fit_trial
+from automl.execution.folds import Fold
 from automl.execution.messages import (
     EvalTask,
     FitResult,
@@ -20,10 +23,13 @@ from automl.execution.messages import (
     WorkerInit,
 )
 from automl.execution.options import ExecutionOptions
+from automl.log import get_logger
 from automl.plugin.host import PluginHost
 from automl.plugin.trainer import Decision, Reporter, StopReason, Trainer, TrialContext
 
 __all__ = ["TrialRunner"]
+
+logger = get_logger(__name__)
 
 # A fold that stops for one of these reasons hands over to the next fold; any other stop
 # (pruned, timeout, interrupted) ends the trial.
@@ -54,7 +60,10 @@ class TrialRunner:
         self.splits = splits
         self.device = device
         self.options = options or ExecutionOptions.from_spec(spec.execution)
-        self._folds: list[TrialData] | None = None  # cross-validation, made on first use
+        from automl.execution.folds import fold_count
+
+        self.folds = fold_count(spec, splits)  # cross-validation: folds per trial, or None
+        self._folds: list[Fold] | None = None  # made on first use
 
     @classmethod
     def from_init(cls, init: WorkerInit, shared: Path | None = None) -> TrialRunner:
@@ -111,7 +120,7 @@ class TrialRunner:
         ctx = self.context(task.number, task.seed, Path(task.checkpoint_path),
                            reporter=reporter)
         trainer, params = self.trainer_for(task.params)
-        if self.spec.split.folds:
+        if self.folds:
             return self._cross_validate(task, reporter, trainer, params)
         return fit_trial(trainer, params, self.splits.for_trial(), ctx)
 
@@ -119,22 +128,29 @@ class TrialRunner:
                         params: dict[str, Any]) -> FitResult:
         """Train fold after fold, each report tagged with its ``fold`` (the controller's
         supervisor averages them); a fold that early-stops hands over to the next one, a
-        pruned or timed-out trial stops. The checkpoint left is the last fold's model."""
+        pruned or timed-out trial stops. The checkpoint left is the last fold's model.
+
+        Where the search ends with an ensemble, each fold's model also predicts its own
+        validation rows; a trial that trained every fold keeps these out-of-fold
+        predictions beside its checkpoint (:func:`~automl.execution.folds.oof_path`)."""
         from automl.execution.folds import fold_data
 
         if self._folds is None:
             sp = self.spec.split
-            self._folds = fold_data(self.splits, sp.folds, sp.seed, sp.stratify)
+            assert self.folds is not None
+            self._folds = fold_data(self.splits, self.folds, sp.seed, sp.stratify)
+        checkpoint = Path(task.checkpoint_path)
+        oof = _OutOfFold(trainer, params, self.splits.info) if self.spec.builds_ensemble \
+            else None
         last: list[Decision] = []
         duration, final = 0.0, {}
-        for fold, data in enumerate(self._folds):
+        for fold, (data, rows) in enumerate((f.data, f.val_rows) for f in self._folds):
             def report(epoch: int, metrics: Mapping[str, float], fold: int = fold) -> Decision:
                 decision = reporter(epoch, {**metrics, "fold": fold})
                 last[:] = [decision]
                 return decision
 
-            ctx = self.context(task.number, task.seed, Path(task.checkpoint_path),
-                               reporter=report)
+            ctx = self.context(task.number, task.seed, checkpoint, reporter=report)
             fitted = fit_trial(trainer, params, data, ctx)
             duration += fitted.duration_s
             if fitted.error is not None:
@@ -145,6 +161,11 @@ class TrialRunner:
                      if not k.startswith(("val_", "train_"))}
             if last and last[0].stop and last[0].reason not in FOLD_ENDS:
                 break
+            if oof is not None:
+                oof.add(checkpoint, data.val.x, rows)
+        else:
+            if oof is not None:
+                oof.save(checkpoint)
         return FitResult(final, None, duration)
 
     def evaluate(self, task: EvalTask) -> dict[str, float]:
@@ -186,3 +207,43 @@ class TrialRunner:
         return RefitResult(trial=plan.number, epochs=plan.epochs, train_size=len(train),
                            metrics=metrics, checkpoint=str(path),
                            duration_s=time.perf_counter() - start)
+
+
+class _OutOfFold:
+    """Collects a cross-validated trial's out-of-fold predictions, fold by fold."""
+
+    def __init__(self, trainer: Trainer, params: dict[str, Any], info: Any) -> None:
+        predict = getattr(trainer, "predict", None)
+        self.predict = predict if callable(predict) else None
+        self.params, self.info = params, info
+        self.parts: list[tuple[np.ndarray, np.ndarray]] | None = [] if self.predict else None
+
+    def add(self, checkpoint: Path, x: Any, rows: np.ndarray) -> None:
+        """Predict the fold's validation rows ``x`` (at positions ``rows``) with the fold's
+        model, saved at ``checkpoint``."""
+        if self.parts is None or self.predict is None or not checkpoint.is_file():
+            self.parts = None
+            return
+        try:
+            out = np.asarray(self.predict(self.params, checkpoint, x, self.info), np.float32)
+        except Exception as exc:  # noqa: BLE001 - the trial stands; it is no ensemble member
+            logger.debug("out-of-fold predictions left out: %s: %s", type(exc).__name__, exc)
+            self.parts = None
+            return
+        self.parts.append((rows, out))
+
+    def save(self, checkpoint: Path) -> None:
+        """Write the predictions in train + val order (nothing if a fold has none)."""
+        from automl.execution.folds import oof_path
+
+        if not self.parts:
+            return
+        rows = np.concatenate([r for r, _ in self.parts])
+        first = self.parts[0][1]
+        out = np.empty((len(rows), *first.shape[1:]), np.float32)
+        for r, part in self.parts:
+            out[r] = part
+        path = oof_path(checkpoint)
+        tmp = path.with_name(f".{path.name}.tmp.npy")
+        np.save(tmp, out, allow_pickle=False)
+        tmp.replace(path)

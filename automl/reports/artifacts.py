@@ -36,9 +36,10 @@ def retain(root: Path, keep: Iterable[int]) -> None:
     folder = root / "checkpoints"
     if not folder.is_dir():
         return
-    for path in folder.glob("trial_*.pt"):
+    # a checkpoint, and a cross-validated trial's out-of-fold predictions beside it
+    for path in [*folder.glob("trial_*.pt"), *folder.glob("trial_*.oof.npy")]:
         try:
-            number = int(path.stem.removeprefix("trial_"))
+            number = int(path.name.split(".")[0].removeprefix("trial_"))
         except ValueError:
             continue
         if number not in keep:

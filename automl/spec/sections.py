@@ -18,6 +18,8 @@ __all__ = ["BudgetSpec", "ConstraintSpec", "DatasetSpec", "EarlyStoppingSpec", "
            "ObjectiveSpec", "PrunerSpec", "ReportSpec", "SamplerSpec", "SplitSpec", "TrackingSpec"]
 
 Duration = Annotated[float | None, BeforeValidator(parse_duration)]
+# split.folds: auto (see SplitSpec)
+AUTO_FOLDS, AUTO_FOLD_ROWS = 5, 1_000
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+(,\d+)*)?)$")
 # Metric names that are better when lower, for a monitor whose mode is not given.
@@ -63,8 +65,16 @@ class SplitSpec(Section):
     stratify: bool = True
     # K-fold cross-validation over train + val (the test split stays out): each trial
     # trains K times and scores the mean; `val` then only sizes the validation split that
-    # the ensemble and early stopping of a refit see.
-    folds: int | None = Field(default=None, ge=2, le=20)
+    # early stopping of a refit sees. `auto`: 5 folds where train + val hold at most
+    # AUTO_FOLD_ROWS rows (small data, where one validation split is a noisy judge), else
+    # one validation split.
+    folds: Annotated[int, Field(ge=2, le=20)] | Literal["auto"] | None = None
+
+    def fold_count(self, rows: int) -> int | None:
+        """The folds to train for ``rows`` rows of train + val (``None``: no folds)."""
+        if self.folds == "auto":
+            return AUTO_FOLDS if rows <= AUTO_FOLD_ROWS else None
+        return self.folds
 
     @model_validator(mode="after")
     def _fractions(self) -> SplitSpec:

@@ -31,9 +31,12 @@ def test_cnn_search_on_digits(in_tmp: Path, host: PluginHost) -> None:
     assert best["val_accuracy"] > 0.8  # chance is 0.1
     assert best["test_accuracy"] > 0.8
     assert frame["test_accuracy"].notna().sum() == 2  # the top K only (report.top_k: 2)
-    # the enqueued warm-start config ran first, with its two conv layers
-    first = frame[frame["trial"] == 0].iloc[0]
-    assert first["n_conv"] == 2 and first["conv.1.channels"] == 32
+    # the two enqueued warm-start configs ran first, with their two conv layers, and the
+    # pruner (successive halving) stopped neither
+    warm = frame[frame["trial"] < 2].set_index("trial")
+    assert list(warm["batch_size"].sort_index()) == [32, 64]
+    assert (warm["n_conv"] == 2).all() and (warm["conv.1.channels"] == 32).all()
+    assert (warm["state"] == "complete").all()
     assert {"val_loss", "train_loss", "val_f1_macro", "n_params", "gap"} <= set(frame.columns)
     assert (frame["n_params"] > 0).all()
     complete = frame[frame["state"] == "complete"]

@@ -24,17 +24,20 @@ def test_folds_cover_train_and_val_once_each_stratified_and_never_the_test_split
     folds = fold_data(splits, 5, seed=0, stratify=True)
     assert len(folds) == 5
     pool = np.concatenate([splits.train.x, splits.val.x])
-    seen = np.concatenate([f.val.x for f in folds])
+    seen = np.concatenate([f.data.val.x for f in folds])
     assert len(seen) == len(pool)
     def rows(x: np.ndarray) -> list[bytes]:  # a multiset: iris has duplicate samples
         return sorted(r.tobytes() for r in x)
 
     assert rows(seen) == rows(pool)  # each row of train + val validates once
     for f in folds:  # ... and trains in the other folds; the test rows are in none
-        assert rows(np.concatenate([f.train.x, f.val.x])) == rows(pool)
-        assert np.bincount(f.val.y.astype(int), minlength=3).min() >= 4  # stratified: 8 each
+        assert rows(np.concatenate([f.data.train.x, f.data.val.x])) == rows(pool)
+        assert np.bincount(f.data.val.y.astype(int), minlength=3).min() >= 4  # stratified
+        assert np.array_equal(pool[f.val_rows], f.data.val.x)  # where its rows are in the pool
+    assert sorted(np.concatenate([f.val_rows for f in folds])) == list(range(len(pool)))
     again = fold_data(splits, 5, seed=0, stratify=True)
-    assert all(np.array_equal(a.val.x, b.val.x) for a, b in zip(folds, again, strict=True))
+    assert all(np.array_equal(a.data.val.x, b.data.val.x)
+               for a, b in zip(folds, again, strict=True))
 
 
 @pytest.mark.parametrize("folds", [1, 0, 21, "3"])
@@ -46,6 +49,23 @@ def test_fold_counts_out_of_range_are_spec_errors(folds: object) -> None:
         return
     with pytest.raises(SpecError, match="split.folds"):
         Spec.from_data(data)
+
+
+@pytest.mark.parametrize("folds", ["auto", "none", "5x", 2.5])
+def test_auto_folds_follow_the_rows(folds: object) -> None:
+    from automl.spec.sections import AUTO_FOLD_ROWS
+
+    data = {"study": "s", "trainer": "knn", "dataset": {"name": "iris"},
+            "split": {"folds": folds}}
+    if folds != "auto":
+        with pytest.raises(SpecError, match="split.folds"):
+            Spec.from_data(data)
+        return
+    split = Spec.from_data(data).split
+    assert split.folds == "auto"
+    assert split.fold_count(120) == 5 and split.fold_count(AUTO_FOLD_ROWS) == 5
+    assert split.fold_count(AUTO_FOLD_ROWS + 1) is None
+    assert Spec.from_data({**data, "split": {"folds": 3}}).split.fold_count(10**6) == 3
 
 
 def _supervisor(trial: optuna.Trial | None, patience: int = 2) -> TrialSupervisor:
@@ -124,3 +144,61 @@ def test_a_five_fold_study_reports_fold_means_and_refits_the_best(in_tmp: Path) 
     refit = run.study.user_attrs["automl_refit"]  # folds: the best config trained again
     assert refit["trial"] == frame["trial"].iloc[0] and refit["train_size"] == 142
     assert run.best is not None and run.best.metrics["refit_test_accuracy"] > 0.6
+
+
+@pytest.mark.slow
+def test_a_cross_validated_ensemble_is_selected_on_out_of_fold_predictions(
+        in_tmp: Path) -> None:
+    from automl.engine.ensemble_selection import ensemble_score
+    from automl.engine.keys import ENSEMBLE
+    from automl.execution.folds import oof_path, pool_targets
+    from automl.reports.artifacts import checkpoint_path
+
+    spec = {"study": "cv-ens", "trainer": ["knn", "logistic"], "dataset": {"name": "wine"},
+            "split": {"folds": 5, "test": 0.2},
+            "objective": {"metric": "val_accuracy", "direction": "maximize"},
+            "budget": {"trials": 8, "max_epochs": 1}, "sampler": {"name": "random", "seed": 0},
+            "pruner": {"name": "none"}, "ensemble": {"size": 5, "from_top": 4},
+            "execution": {"workers": 0}, "report": {"top_k": 2}}
+    run = automl.search(spec, progress=False)
+    frame = run.leaderboard
+    trials = frame[frame["trial"].notna() & (frame["trainer"] != "ensemble")]
+    assert len(trials) == 8
+    root = in_tmp / "reports" / "cv-ens"
+    splits = run_splits(spec)
+    y = pool_targets(splits)
+    folds = fold_data(splits, 5, seed=0, stratify=True)
+    kept = set(trials["trial"].iloc[:4].astype(int))
+    for number in trials["trial"].astype(int):
+        path = oof_path(checkpoint_path(root, number))
+        assert path.is_file() == (number in kept)  # the others' were deleted with their weights
+        if number not in kept:
+            continue
+        oof = np.load(path, allow_pickle=False)
+        assert oof.shape == (len(y), 3)  # a row of class probabilities per row of train + val
+        # each fold's rows were predicted by that fold's model: its own validation accuracy
+        history = run.study.trials[number].user_attrs["automl"]["history"]
+        by_fold = {h["fold"]: h["val_accuracy"] for h in history}
+        for k, fold in enumerate(folds):
+            predicted = oof[fold.val_rows].argmax(1)
+            assert np.mean(predicted == y[fold.val_rows]) == pytest.approx(by_fold[k])
+    record = run.study.user_attrs[ENSEMBLE]
+    members = {m["trial"]: m["weight"] for m in record["members"]}
+    assert set(members) <= kept
+    mix = sum(w * np.load(oof_path(checkpoint_path(root, n)), allow_pickle=False)
+              .astype(np.float64) for n, w in members.items())
+    assert record["val"]["val_accuracy"] == pytest.approx(
+        ensemble_score(y, mix, "classification")["accuracy"])
+    best_oof = max(np.mean(np.load(oof_path(checkpoint_path(root, n))).argmax(1) == y)
+                   for n in kept)
+    assert record["val"]["val_accuracy"] >= best_oof  # greedy selection starts from the best
+    assert record["test"]["test_accuracy"] > 0.6  # wine: 3 classes
+
+
+def run_splits(spec: dict[str, object]) -> object:
+    """The splits a search of ``spec`` trains on, made again the same way."""
+    from automl.engine.components import load_splits
+    from automl.plugin.host import get_plugin_host
+    from automl.spec import Spec as SpecModel
+
+    return load_splits(SpecModel.from_data(spec), get_plugin_host().collect())
