@@ -202,11 +202,11 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def _save_data(spec: Spec, data: Any, target: str | None, task: str | None) -> Path:
-    from automl.engine.studies import default_report_dir
+    from automl.engine.studies import report_dir_of
     from automl.reports.folder import claim_report_dir
     from automl.saved_data import as_dataset, fingerprint, save_dataset, saved_fingerprint
 
-    report_dir = Path(spec.report.dir) if spec.report.dir else default_report_dir(spec.study)
+    report_dir = report_dir_of(spec)
     # Checked before the data is saved there: the folder may be another study's.
     claim_report_dir(report_dir, spec.study)
     dataset = as_dataset(data, target=target, task=task, name=spec.study)

@@ -53,6 +53,11 @@ class PluginError(AutomlError):
     exit_code = 2
 
 
+class StorageError(AutomlError):
+    """The storage cannot be opened or read at run time: a server that does not answer, a
+    damaged database file (exit 1; a bad URL is a :class:`UsageError`, exit 2)."""
+
+
 class DataError(AutomlError):
     """A dataset cannot be loaded or split as asked."""
 

@@ -240,13 +240,10 @@ def table_dataset(frame: pd.DataFrame, *, name: str, target: str, task: str | No
     y, task_, class_names = encode_target(frame[target], task=task, classes=classes,
                                           source=source, column=f"target column {target!r}")
     numeric, categorical_cols, empty = _column_kinds(frame, feats, set(forced), source)
-    for col in numeric:
-        # an infinite feature survives float32 and turns every loss into NaN
-        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
-        infinite = np.isinf(values)
-        if infinite.any():
-            raise DataError(f"{source}: column {col!r} holds infinite values (rows "
-                            f"{_rows(infinite)}); mark them missing or drop the column")
+    # an infinite feature survives float32 and turns every loss into NaN
+    check_finite(pd.DataFrame({col: pd.to_numeric(frame[col], errors="coerce")
+                               for col in numeric}), source,
+                 hint="; mark them missing or drop the column")
     if empty:
         logger.warning("%s: column(s) %s hold no values and are dropped", source, shown(empty))
     for col in categorical_cols:
@@ -445,9 +442,11 @@ def _check_npy_header(fh: Any, size: int, source: str, label: str) -> None:
                         f"but the file holds {size}: truncated or forged")
 
 
-def check_table_cells(frame: pd.DataFrame, source: str) -> None:
+def check_table_cells(frame: pd.DataFrame, source: str, *, spec: bool = True) -> None:
     """Refuse columns that hold lists, dicts or arrays (Parquet nested types) or complex
-    numbers: no feature encoding fits them, and they crash one later."""
+    numbers: no feature encoding fits them, and they crash one later. ``spec``: the table
+    is a spec's dataset, whose ``drop:`` the message may suggest (new data for a model
+    has no spec)."""
     for col in frame.columns:
         s = frame[col]
         if pd.api.types.is_complex_dtype(s):
@@ -460,15 +459,17 @@ def check_table_cells(frame: pd.DataFrame, source: str) -> None:
         if nested.any():
             row = int(np.flatnonzero(nested.to_numpy())[0]) + 1
             kind = type(s[nested].iloc[0]).__name__
+            drop = f"drop it (drop: [{col}])" if spec else "leave it out"
             raise DataError(f"{source}: column {col!r} holds {kind} values (row {row}), not "
-                            f"single values; flatten it or drop it (drop: [{col}])")
+                            f"single values; flatten it or {drop}")
 
 
-def check_finite(data: Any, source: str, first_row: int = 1) -> None:
-    """Refuse infinite values in a table's numeric columns or a numeric array (new data
-    for a model: a model would fail on them with a message that blames the model).
-    ``first_row``: the file row number of ``data``'s first row (a chunk of a file), so
-    that the rows named are the file's."""
+def check_finite(data: Any, source: str, first_row: int = 1, hint: str = "") -> None:
+    """Refuse infinite values in a table's numeric columns or a numeric array (a model
+    would fail on them with a message that blames the model, and in training they turn
+    every loss into NaN). ``first_row``: the file row number of ``data``'s first row (a
+    chunk of a file), so that the rows named are the file's; ``hint``: what the user can
+    do, appended to the message."""
     if isinstance(data, pd.DataFrame):
         for col in data.columns:
             s = data[col]
@@ -476,7 +477,7 @@ def check_finite(data: Any, source: str, first_row: int = 1) -> None:
                 infinite = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
                 if infinite.any():
                     raise DataError(f"{source}: column {col!r} holds infinite values (rows "
-                                    f"{_rows(infinite, first=first_row)})")
+                                    f"{_rows(infinite, first=first_row)}){hint}")
     elif isinstance(data, np.ndarray) and np.issubdtype(data.dtype, np.floating):
         if np.isinf(data).any():
-            raise DataError(f"{source}: the array holds infinite values")
+            raise DataError(f"{source}: the array holds infinite values{hint}")

@@ -46,10 +46,9 @@ def _artifact_folder(study: optuna.Study, storage: str) -> Path | None:
         spec = stored_spec(study.study_name, storage)
     except (UsageError, ValueError):  # a study not made by automl: no artifacts of ours
         return None
-    from automl.engine.studies import default_report_dir
+    from automl.engine.studies import report_dir_of
 
-    report_dir = Path(spec.report.dir) if spec.report.dir else \
-        default_report_dir(study.study_name)
+    report_dir = report_dir_of(spec, study.study_name)
     folder = artifact_dir(store_root(spec, report_dir))
     return folder if folder.is_dir() else None
 

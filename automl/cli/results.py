@@ -179,16 +179,16 @@ def study_rows(storage: str | None = None, cwd: Path | None = None) -> list[dict
     is created or written: SQLite files are opened read-only. A file that cannot be read
     is one row with ``error`` set (its folder's name as ``study``); a bad ``storage`` is a
     UsageError."""
-    from automl.engine.studies import _redact, make_storage
+    from automl.engine.studies import _redact, make_storage, sqlite_url, storage_reason
     from automl.errors import AutomlError, UsageError
 
     if storage is None:
         rows: list[dict[str, Any]] = []
         for db in sorted((cwd or Path.cwd()).glob(_STUDY_DBS)):
             try:
-                rows += _rows_of(_read_only_sqlite(db), _sqlite_url(db))
+                rows += _rows_of(_read_only_sqlite(db), sqlite_url(db))
             except Exception as exc:  # noqa: BLE001 - any unreadable file is listed as such
-                rows.append(_unreadable(db.parent.name, _sqlite_url(db), exc))
+                rows.append(_unreadable(db.parent.name, sqlite_url(db), exc))
         return rows
     shown = _redact(storage)
     if storage.startswith("sqlite:"):
@@ -205,7 +205,7 @@ def study_rows(storage: str | None = None, cwd: Path | None = None) -> list[dict
         try:
             return _rows_of(_read_only_sqlite(path), shown)
         except Exception as exc:  # noqa: BLE001
-            raise AutomlError(f"--storage {shown}: cannot read it: {_reason(exc)}") from None
+            raise AutomlError(f"--storage {shown}: cannot read it: {storage_reason(exc)}") from None
     import sqlalchemy.exc
 
     try:
@@ -214,20 +214,14 @@ def study_rows(storage: str | None = None, cwd: Path | None = None) -> list[dict
         raise  # already one line: a bad URL (exit 2) or a server that does not answer (1)
     except (sqlalchemy.exc.ArgumentError, ValueError, ImportError) as exc:
         raise UsageError(f"--storage {shown}: not a storage URL automl can open "
-                         f"({_reason(exc)}); expected sqlite:///PATH or "
+                         f"({storage_reason(exc)}); expected sqlite:///PATH or "
                          "postgresql://USER:PASSWORD@HOST/DB") from None
     except Exception as exc:  # noqa: BLE001 - a server that does not answer, say
-        raise AutomlError(f"--storage {shown}: cannot read it: {_reason(exc)}") from None
+        raise AutomlError(f"--storage {shown}: cannot read it: {storage_reason(exc)}") from None
     try:
         return _rows_of(store, shown)
     except Exception as exc:  # noqa: BLE001
-        raise AutomlError(f"--storage {shown}: cannot read it: {_reason(exc)}") from None
-
-
-def _sqlite_url(path: Path) -> str:
-    from automl.engine.studies import sqlite_url
-
-    return sqlite_url(path)
+        raise AutomlError(f"--storage {shown}: cannot read it: {storage_reason(exc)}") from None
 
 
 def _read_only_sqlite(path: Path) -> optuna.storages.BaseStorage:
@@ -311,15 +305,9 @@ def _unreadable(study: str, storage: str, exc: BaseException) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(
         ("trials", "complete", "pruned", "failed", "running", "best_value", "best_trial",
          "pareto_front", "directions", "objectives", "last_update"))
-    return {"study": study, **row, "storage": storage, "error": _reason(exc)}
+    from automl.engine.studies import storage_reason
 
-
-def _reason(exc: BaseException) -> str:
-    """The innermost cause's message, on one line (Optuna wraps the driver's error)."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:300]
+    return {"study": study, **row, "storage": storage, "error": storage_reason(exc)}
 
 
 def _objective_text(row: dict[str, Any]) -> str:
@@ -340,7 +328,9 @@ def studies(storage: str | None, as_json: bool) -> None:
         echo_json(rows)
         return
     if not rows:
-        where = _redact_url(storage) if storage else f"{_STUDY_DBS} under {Path.cwd()}"
+        from automl.redaction import redact_url
+
+        where = redact_url(storage) if storage else f"{_STUDY_DBS} under {Path.cwd()}"
         click.echo(f"no studies in {where}")
         return
     from rich.table import Table
@@ -366,9 +356,3 @@ def studies(storage: str | None, as_json: bool) -> None:
             row["study"], row["trials"], row["complete"], row["pruned"], row["failed"],
             row["running"], best or "-", _objective_text(row), updated, row["storage"])))
     console().print(table)
-
-
-def _redact_url(url: str) -> str:
-    from automl.engine.studies import _redact
-
-    return _redact(url)

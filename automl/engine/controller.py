@@ -37,7 +37,7 @@ from automl.engine.recorder import TrialRecorder
 from automl.engine.rules import StudyProgress, max_failures, study_stop, too_many_failures
 from automl.engine.running import RunningTrial, RunningTrials
 from automl.engine.space import suggest
-from automl.engine.studies import default_report_dir, default_storage_url
+from automl.engine.studies import default_storage_url, report_dir_of
 from automl.engine.study_setup import SearchStudy, open_search_study, stored_spec
 from automl.engine.trainer_choice import resolve_trainers
 from automl.engine.workers import SearchWorkers, start_workers
@@ -126,8 +126,7 @@ class Controller:
         self.spec = spec = resolve_trainers(spec, self.host, self.splits.info.task)
         self.objectives = [o.metric for o in spec.objectives]
         self.directions = [o.direction for o in spec.objectives]
-        self.report_dir = Path(spec.report.dir) if spec.report.dir else \
-            default_report_dir(spec.study)
+        self.report_dir = report_dir_of(spec)
         self.storage_url = spec.execution.storage or default_storage_url(self.report_dir)
         self.store_dir = artifacts.store_root(spec, self.report_dir)  # checkpoints
         self.seed = spec.sampler.seed if spec.sampler.seed is not None else 0

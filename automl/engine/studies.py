@@ -14,12 +14,19 @@ from typing import Any
 import optuna
 
 from automl.engine.keys import STUDY_RECORD
-from automl.errors import AutomlError, UsageError
+from automl.errors import AutomlError, StorageError, UsageError
 
 
 def default_report_dir(study_name: str) -> Path:
     """``reports/<study>`` under the current folder."""
     return Path("reports") / study_name
+
+
+def report_dir_of(spec: Any, study_name: str | None = None) -> Path:
+    """Where a spec's reports go: its ``report.dir``, else :func:`default_report_dir` of
+    ``study_name`` (default: the spec's study)."""
+    return Path(spec.report.dir) if spec.report.dir else \
+        default_report_dir(study_name or spec.study)
 
 
 def sqlite_url(path: Path) -> str:
@@ -59,8 +66,28 @@ def heartbeat_settings() -> tuple[int, int]:
     the grace period is failed and its params retried by whichever controller notices
     first. ``AUTOML_HEARTBEAT_INTERVAL`` / ``AUTOML_HEARTBEAT_GRACE`` may shorten them
     (tests) or lengthen them (very long epochs with ``execution.workers: 0``)."""
-    interval = int(os.environ.get("AUTOML_HEARTBEAT_INTERVAL", "5"))
-    return interval, int(os.environ.get("AUTOML_HEARTBEAT_GRACE", str(6 * interval)))
+    interval = env_seconds("AUTOML_HEARTBEAT_INTERVAL", 5)
+    return interval, env_seconds("AUTOML_HEARTBEAT_GRACE", 6 * interval)
+
+
+def env_seconds(name: str, default: int) -> int:
+    """A whole number of seconds, 1 or more, from the environment variable ``name``
+    (``default`` when unset or empty).
+
+    Raises :class:`UsageError` (exit 2) for any other value: a bad value silently replaced
+    by the default would hide the mistake, and ``0`` means "no timeout" to libpq (the very
+    hang a connect timeout prevents) and a heartbeat on every call to Optuna."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise UsageError(f"{name}={raw!r}: expected a whole number of seconds, 1 or more "
+                         f"(unset it for the default, {default})")
+    return seconds
 
 
 # A server that does not answer must not hang a command: the driver's connect timeout, in
@@ -81,11 +108,6 @@ _TIMEOUT_ARGS = {
 }
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _URL_HINT = "expected sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB"
-
-
-class StorageError(AutomlError):
-    """The storage cannot be opened or read at run time: a server that does not answer, a
-    damaged database file (exit 1; a bad URL is a :class:`UsageError`, exit 2)."""
 
 
 def make_storage(url: str, *, create: bool = True, heartbeat: bool = True,
@@ -172,22 +194,9 @@ def check_storage(url: str, *, make_folder: bool = False) -> None:
 
 def connect_timeout() -> int:
     """The connect timeout for a database server, in seconds: ``AUTOML_CONNECT_TIMEOUT``
-    when set, else :data:`CONNECT_TIMEOUT_S`. Read when a storage is opened, not at import.
-
-    Raises :class:`UsageError` (exit 2) for a value that is not a whole number of seconds
-    of at least 1: ``0`` means "no timeout" to libpq, the very hang the timeout prevents,
-    and a bad value silently replaced by the default would hide the mistake."""
-    raw = os.environ.get("AUTOML_CONNECT_TIMEOUT", "").strip()
-    if not raw:
-        return CONNECT_TIMEOUT_S
-    try:
-        seconds = int(raw)
-    except ValueError:
-        seconds = 0
-    if seconds < 1:
-        raise UsageError(f"AUTOML_CONNECT_TIMEOUT={raw!r}: expected a whole number of "
-                         f"seconds, 1 or more (unset it for the default, {CONNECT_TIMEOUT_S})")
-    return seconds
+    when set, else :data:`CONNECT_TIMEOUT_S`. Read when a storage is opened, not at import;
+    a bad value is a :class:`UsageError` (:func:`env_seconds`)."""
+    return env_seconds("AUTOML_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S)
 
 
 def server_connect_args(parsed: Any) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -29,11 +28,11 @@ from automl.engine.space import to_optuna_params
 from automl.engine.spec_changes import check_resumed_spec
 from automl.engine.studies import (
     count_trials,
-    default_report_dir,
     default_storage_url,
     load_study,
     make_storage,
     open_study,
+    report_dir_of,
 )
 from automl.errors import UsageError
 from automl.log import get_logger
@@ -98,7 +97,7 @@ def _open(spec: Spec, host: PluginHost, storage_url: str, seed: int, trainer: st
           join: bool, local: bool) -> SearchStudy:
     # Only the default storage (in the report folder) may create its folder: an explicit
     # sqlite:/// URL into a folder that does not exist is a typo, refused.
-    report_dir = Path(spec.report.dir) if spec.report.dir else default_report_dir(spec.study)
+    report_dir = report_dir_of(spec)
     storage = make_storage(storage_url, create=not join, heartbeat=not local,
                            make_folder=storage_url == default_storage_url(report_dir))
     existing = count_trials(storage, spec.study)

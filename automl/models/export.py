@@ -48,7 +48,7 @@ def export_trial(study: str, trial: int | None = None, *, storage: str | None = 
         raise UsageError(f"--format {format!r}: expected one of {', '.join(FORMATS)}")
     from automl.engine.finish import write_trial_bundle
     from automl.engine.keys import TRIAL_RESULT, test_metrics_key
-    from automl.engine.studies import default_report_dir, load_study, resolve_storage
+    from automl.engine.studies import load_study, report_dir_of, resolve_storage
     from automl.engine.study_setup import stored_spec
     from automl.plugin.host import get_plugin_host
 
@@ -65,7 +65,7 @@ def export_trial(study: str, trial: int | None = None, *, storage: str | None = 
     params = dict(result.get("params", {}))
     test = optuna_study.user_attrs.get(test_metrics_key(number), {})
     metrics = {**result.get("metrics", {}), **{f"test_{k}": v for k, v in test.items()}}
-    report_dir = Path(spec.report.dir) if spec.report.dir else default_report_dir(study)
+    report_dir = report_dir_of(spec, study)
     folder = Path(out) if out is not None else bundle_dir(report_dir, number)
 
     from automl.engine.components import load_splits

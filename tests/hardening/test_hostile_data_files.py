@@ -130,7 +130,11 @@ def test_search_refuses_the_file_before_any_trial(in_tmp: Path, monkeypatch: pyt
         "budget: {trials: 1, max_epochs: 1}\nexecution: {workers: 0}\n")
     before = _files(in_tmp)
     result = CliRunner().invoke(main, ["search", "--space", "spec.yaml"])
-    _one_line(result, name, words)
+    line = _one_line(result, name, words)
+    if case in ("parquet-lists", "parquet-dicts"):  # what to set in the spec to leave it out
+        assert "(drop: [a])" in line
+    if case.endswith("infinite") and case.startswith(("csv", "parquet")):
+        assert "mark them missing or drop the column" in line
     assert _files(in_tmp) == before  # no reports/, no study.db: no trial ran
 
 
@@ -179,7 +183,8 @@ def test_predict_refuses_the_file_with_one_line(in_tmp: Path, model_dir: Path,
     before = _files(in_tmp)
     result = CliRunner().invoke(main, ["predict", str(model_dir), "--data", name,
                                        "--out", "p.csv"])
-    _one_line(result, name, words)
+    line = _one_line(result, name, words)
+    assert "drop:" not in line and "dataset." not in line  # predict has no spec to edit
     assert _files(in_tmp) == before  # no predictions, not even a half file
 
 

@@ -280,6 +280,18 @@ def test_a_connect_timeout_that_is_not_a_positive_number_is_refused(
     assert caught.value.exit_code == 2
 
 
+@pytest.mark.parametrize("name", ["AUTOML_HEARTBEAT_INTERVAL", "AUTOML_HEARTBEAT_GRACE"])
+@pytest.mark.parametrize("value", ["0", "five", "2.5"])
+def test_a_heartbeat_setting_that_is_not_a_positive_number_is_refused(
+        ready: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    # the neighbours of AUTOML_CONNECT_TIMEOUT: read the same way, refused the same way
+    monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["search", "--space", "spec.yaml"])
+    assert result.exit_code == 2, result.output
+    assert f"{name}={value!r}: expected a whole number of seconds, 1 or more" in result.output
+    assert "Traceback" not in result.output
+    assert not (ready / "reports").exists()  # refused before anything was made
+
 def test_the_default_storage_still_creates_its_report_folder(ready: Path) -> None:
     result = CliRunner().invoke(main, ["search", "--space", "spec.yaml"])
     assert result.exit_code == 0, result.output
