@@ -13,7 +13,7 @@ import numpy as np
 
 from automl.data import DataSplits, TrialData, concat_splits
 from automl.execution.fit import fit_trial
-from automl.execution.folds import Fold
+from automl.execution.folds import Fold, fold_count, fold_data, oof_path
 from automl.execution.messages import (
     EvalTask,
     FitResult,
@@ -60,8 +60,6 @@ class TrialRunner:
         self.splits = splits
         self.device = device
         self.options = options or ExecutionOptions.from_spec(spec.execution)
-        from automl.execution.folds import fold_count
-
         self.folds = fold_count(spec, splits)  # cross-validation: folds per trial, or None
         self._folds: list[Fold] | None = None  # made on first use
 
@@ -133,8 +131,6 @@ class TrialRunner:
         Where the search ends with an ensemble, each fold's model also predicts its own
         validation rows; a trial that trained every fold keeps these out-of-fold
         predictions beside its checkpoint (:func:`~automl.execution.folds.oof_path`)."""
-        from automl.execution.folds import fold_data
-
         if self._folds is None:
             sp = self.spec.split
             assert self.folds is not None
@@ -144,7 +140,8 @@ class TrialRunner:
             else None
         last: list[Decision] = []
         duration, final = 0.0, {}
-        for fold, (data, rows) in enumerate((f.data, f.val_rows) for f in self._folds):
+        for fold, part in enumerate(self._folds):
+            data = part.data
             def report(epoch: int, metrics: Mapping[str, float], fold: int = fold) -> Decision:
                 decision = reporter(epoch, {**metrics, "fold": fold})
                 last[:] = [decision]
@@ -162,7 +159,7 @@ class TrialRunner:
             if last and last[0].stop and last[0].reason not in FOLD_ENDS:
                 break
             if oof is not None:
-                oof.add(checkpoint, data.val.x, rows)
+                oof.add(checkpoint, data.val.x, part.val_rows)
         else:
             if oof is not None:
                 oof.save(checkpoint)
@@ -221,7 +218,9 @@ class _OutOfFold:
     def add(self, checkpoint: Path, x: Any, rows: np.ndarray) -> None:
         """Predict the fold's validation rows ``x`` (at positions ``rows``) with the fold's
         model, saved at ``checkpoint``."""
-        if self.parts is None or self.predict is None or not checkpoint.is_file():
+        if self.parts is None or self.predict is None:
+            return
+        if not checkpoint.is_file():  # the trainer saved no model: nothing to predict with
             self.parts = None
             return
         try:
@@ -234,8 +233,6 @@ class _OutOfFold:
 
     def save(self, checkpoint: Path) -> None:
         """Write the predictions in train + val order (nothing if a fold has none)."""
-        from automl.execution.folds import oof_path
-
         if not self.parts:
             return
         rows = np.concatenate([r for r, _ in self.parts])
