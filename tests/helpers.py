@@ -173,13 +173,27 @@ def run_cli(args: list[str], env: dict[str, str], **kwargs: object) -> CliRun:
     return CliRun(args, env, **kwargs)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Poll ``condition`` every 0.2 s until it holds; fail after ``timeout`` seconds."""
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0,
+             run: CliRun | None = None) -> None:
+    """Poll ``condition`` every 0.2 s until it holds; fail after ``timeout`` seconds, or
+    as soon as ``run`` (the process awaited) has ended, with what it printed."""
     deadline = time.monotonic() + timeout
     while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
+        ended = run is not None and run.proc.poll() is not None
+        if ended or time.monotonic() > deadline:
+            printed = f"; it printed:\n{run.log.read_text()}" if run is not None else ""
+            why = f"the process ended (exit {run.proc.returncode})" if ended else "timed out"
+            raise AssertionError(f"{why} waiting{printed}")
         time.sleep(0.2)
+
+
+def one_done_one_running(study: str, at_most: int) -> Callable[[], bool]:
+    """A :func:`wait_for` condition: the study's file holds a finished trial and a running
+    one, and at most ``at_most`` trials (one read of the file per poll)."""
+    def holds() -> bool:
+        states = trial_states(study)
+        return "COMPLETE" in states and "RUNNING" in states and len(states) <= at_most
+    return holds
 
 
 def trial_states(study: str) -> list[str]:

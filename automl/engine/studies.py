@@ -133,6 +133,15 @@ def make_storage(url: str, *, create: bool = True, heartbeat: bool = True,
         folder = _check_sqlite(url, parsed.database, create=create, make_folder=make_folder)
         # several processes on one file: wait for a lock instead of failing at once
         engine_kwargs["connect_args"] = {"timeout": 60}
+        if create and _is_new_sqlite(parsed.database):
+            try:
+                _create_sqlite_whole(Path(parsed.database), engine_kwargs)
+            except Exception as exc:
+                _remove_made(folder)
+                if not _is_storage_fault(exc):
+                    raise
+                raise StorageError(f"--storage {_redact(url)}: cannot create it: "
+                                   f"{storage_reason(exc)}") from None
     else:
         engine_kwargs["pool_pre_ping"] = True
         connect_args = server_connect_args(parsed)
@@ -302,12 +311,58 @@ def check_sqlite_file(path: Path, shown: str, *, create: bool = False) -> None:
         with closing(sqlite3.connect(uri, uri=True)) as conn:
             tables = {r[0] for r in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type='table'")}
+            stamped = all(name in tables and conn.execute(
+                f"SELECT count(*) FROM {name}").fetchone()[0] > 0
+                for name in ("version_info", "alembic_version"))
     except sqlite3.Error as exc:
         raise StorageError(f"--storage {shown}: {path} is a damaged SQLite database: "
                            f"{exc}") from None
     if "studies" not in tables and (tables or not create):
         raise UsageError(f"--storage {shown}: {path} is an SQLite database but not an "
                          "Optuna study database (no 'studies' table)")
+    if not create and not stamped:
+        # Optuna, opening it, would write the missing rows: a reader must not race the
+        # creator (or repair a file whose creation was cut short behind a search's back).
+        raise StorageError(f"--storage {shown}: {path} holds Optuna's tables but no schema "
+                           "version yet: a search is creating it (try again in a moment), "
+                           "or its creation was cut short (run `automl search` on it)")
+
+
+def _is_new_sqlite(database: str | None) -> bool:
+    """Whether ``database`` names an SQLite file still to be created (missing or empty)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return False
+    path = Path(database)
+    return not path.exists() or path.stat().st_size == 0
+
+
+def _create_sqlite_whole(path: Path, engine_kwargs: dict[str, Any]) -> None:
+    """Write Optuna's schema into a file beside ``path``, then move it into place whole.
+
+    Optuna creates a schema in steps (tables, then the version row, then Alembic's stamp),
+    and a reader that opens the file between steps writes the missing rows itself, racing
+    the creator, whose own insert then fails: a search started while ``automl studies``,
+    the dashboard or a test polled its file crashed at start. Built aside, the file is
+    either absent or complete. Two creators at once: the first file in place wins, the
+    other's is dropped (both hold the same empty schema).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            made = optuna.storages.RDBStorage(f"sqlite:///{tmp.resolve()}",
+                                              engine_kwargs=engine_kwargs)
+        made.engine.dispose()
+        try:
+            os.link(tmp, path)  # refuses to replace a file made meanwhile
+        except FileExistsError:
+            if path.stat().st_size == 0:
+                os.replace(tmp, path)
+        except OSError:  # a file system without hard links
+            if not path.exists() or path.stat().st_size == 0:
+                os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _remove_made(folder: Path | None) -> None:

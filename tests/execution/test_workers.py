@@ -17,7 +17,14 @@ from automl.engine.controller import search
 from automl.engine.keys import TRIAL_RESULT
 from automl.execution import messages, worker
 from automl.spec import load_spec
-from tests.helpers import FAULTY_SPEC, SLOW_SPEC, run_cli, trial_states, wait_for
+from tests.helpers import (
+    FAULTY_SPEC,
+    SLOW_SPEC,
+    one_done_one_running,
+    run_cli,
+    trial_states,
+    wait_for,
+)
 from tests.helpers import WriteSpec as Spec
 
 pytestmark = pytest.mark.slow
@@ -163,8 +170,9 @@ def test_two_workers_share_one_sqlite_study(worker_env: dict[str, str], write_sp
 def test_ctrl_c_lets_the_running_trial_finish_then_resume_reaches_the_budget(
         worker_env: dict[str, str], write_spec: Spec) -> None:
     path = write_spec(SLOW_SPEC)
-    proc = run_cli(["search", "--space", str(path)], worker_env)
-    wait_for(lambda: "COMPLETE" in trial_states("faulty") and "RUNNING" in trial_states("faulty"))
+    # 5 s trials: a running one is in the file long enough to be seen on a loaded machine
+    proc = run_cli(["search", "--space", str(path)], {**worker_env, "AUTOML_TEST_EPOCH_S": "0.5"})
+    wait_for(one_done_one_running("faulty", at_most=3), run=proc)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
@@ -186,7 +194,7 @@ def test_second_ctrl_c_stops_now_and_the_trial_is_retried(worker_env: dict[str, 
     path = write_spec(SLOW_SPEC)
     # 5 s trials: the one seen running is still running when the second Ctrl-C comes
     proc = run_cli(["search", "--space", str(path)], {**worker_env, "AUTOML_TEST_EPOCH_S": "0.5"})
-    wait_for(lambda: "COMPLETE" in trial_states("faulty") and "RUNNING" in trial_states("faulty"))
+    wait_for(one_done_one_running("faulty", at_most=3), run=proc)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
@@ -212,7 +220,7 @@ def test_kill_9_of_the_whole_search_then_resume(worker_env: dict[str, str],
     # 5 s trials: the one seen running is still running when the kill comes
     proc = run_cli(["search", "--space", str(path)], {**worker_env, "AUTOML_TEST_EPOCH_S": "0.5"},
                 start_new_session=True)
-    wait_for(lambda: "COMPLETE" in trial_states("faulty") and "RUNNING" in trial_states("faulty"))
+    wait_for(one_done_one_running("faulty", at_most=3), run=proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     before = automl.load_study("faulty").trials

@@ -187,6 +187,7 @@ def test_the_connect_timeout_is_the_default_for_servers_not_for_sqlite(
         def __init__(self, url: str, engine_kwargs: dict[str, object], **_: object) -> None:
             seen.append(engine_kwargs)
 
+    studies.make_storage(f"sqlite:///{tmp_path / 'a.db'}")  # a real file, made before the fake
     monkeypatch.setattr(studies.optuna.storages, "RDBStorage", Fake)
     studies.make_storage("postgresql://u@db.example/x")
     studies.make_storage("postgresql://u@db.example/x?connect_timeout=30")
@@ -308,3 +309,63 @@ def test_a_search_on_an_empty_file_makes_it_a_study(ready: Path) -> None:
                                        f"sqlite:///{path}"])
     assert result.exit_code == 0, result.output
     assert path.stat().st_size > 0
+
+
+def _half_created(path: Path) -> None:
+    # Optuna's tables without its version row and Alembic stamp: a file caught between
+    # the steps of Optuna's schema creation (or cut short in them).
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    models.BaseModel.metadata.create_all(engine)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c != "search"])
+def test_a_study_file_still_being_created_is_not_written_by_reading_it(
+        ready: Path, command: str) -> None:
+    # Opening it, Optuna would write the missing rows, and the creator's own insert then
+    # failed: a search crashed at start when something polled its new file.
+    path = ready / "study.db"
+    _half_created(path)
+    exit_code, line, _ = _run(ready, command, f"sqlite:///{path}")  # checks nothing changed
+    assert exit_code == 1 and "no schema version yet" in line and str(path) in line, line
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM version_info").fetchone() == (0,)
+    conn.close()
+
+
+def test_a_search_completes_a_study_file_whose_creation_was_cut_short(ready: Path) -> None:
+    path = ready / "study.db"
+    _half_created(path)
+    result = CliRunner().invoke(main, ["search", "--space", "spec.yaml", "--storage",
+                                       f"sqlite:///{path}"])
+    assert result.exit_code == 0, result.output
+    board = CliRunner().invoke(main, ["leaderboard", "curve-study", "--storage",
+                                      f"sqlite:///{path}"])
+    assert board.exit_code == 0 and "curve-study" in board.output, board.output
+
+
+def test_a_new_study_file_appears_only_once_whole(ready: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Optuna writes the schema in steps; the file at the study's path must not exist
+    # while it does, so no reader can see (and write into) a half-made one.
+    from optuna.storages._rdb.storage import _VersionManager
+
+    target = ready / "reports" / "curve-study" / "study.db"
+    seen: list[tuple[str, bool]] = []
+    real = _VersionManager._init_version_info_model
+
+    def spy(self: _VersionManager) -> None:
+        seen.append((self.url, target.exists()))
+        real(self)
+
+    monkeypatch.setattr(_VersionManager, "_init_version_info_model", spy)
+    result = CliRunner().invoke(main, ["search", "--space", "spec.yaml"])
+    assert result.exit_code == 0, result.output
+    assert seen and seen[0][1] is False and seen[0][0].endswith(".creating"), seen
+    assert target.is_file() and not list(target.parent.glob("*.creating"))
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("SELECT count(*) FROM version_info").fetchone() == (1,)
+    conn.close()
