@@ -56,7 +56,7 @@ def saved_model(tmp_path: Path, trainer: str = "logistic") -> Any:
 
 def test_the_plugin_registers_every_trainer_through_its_entry_point() -> None:
     host = PluginHost().collect()
-    expected = {"random_forest", "hist_gbm", "logistic", "ridge", "svm", "knn"}
+    expected = {"random_forest", "extra_trees", "hist_gbm", "logistic", "ridge", "svm", "knn"}
     assert expected <= set(host.trainers.names())
     assert {host.trainers.provider(n) for n in expected} == {"sklearn"}
     assert host.trainers.get("logistic").tasks == ("classification",)
@@ -109,14 +109,19 @@ def test_hist_gbm_adds_iterations_per_epoch_and_keeps_the_best_epoch(tmp_path: P
     assert saved_model(tmp_path, "hist_gbm").estimator.n_iter_ == 20
 
 
-def test_random_forest_restores_the_best_epoch_by_dropping_later_trees(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["random_forest", "extra_trees"])
+def test_a_forest_restores_the_best_epoch_by_dropping_later_trees(tmp_path: Path,
+                                                                  name: str) -> None:
     judge = Script(improved={1}, stop_at=3)
-    result = BY_NAME["random_forest"].fit({"n_estimators": 30}, trial_data(),
-                                          ctx_for(tmp_path, judge, max_epochs=3))
+    result = BY_NAME[name].fit({"n_estimators": 30}, trial_data(),
+                               ctx_for(tmp_path, judge, max_epochs=3))
     assert len(judge.reports) == 3
     assert result["n_estimators"] == 10
-    assert len(saved_model(tmp_path, "random_forest").estimator.estimators_) == 10
+    model = saved_model(tmp_path, name).estimator
+    assert len(model.estimators_) == 10
     assert result["val_accuracy"] == judge.reports[0]["val_accuracy"]
+    assert type(model).__name__ == {"random_forest": "RandomForestClassifier",
+                                    "extra_trees": "ExtraTreesClassifier"}[name]
 
 
 def test_a_misspelled_param_fails_the_trial_naming_the_valid_ones(tmp_path: Path) -> None:
@@ -158,7 +163,8 @@ def test_imputation_and_scaling_are_fitted_on_the_training_split_only(tmp_path: 
     assert pre.transformers_[1][0] == "binary" and pre.transformers_[1][2] == [2]
 
 
-@pytest.mark.parametrize("name", ["hist_gbm", "random_forest", "logistic", "svm", "knn"])
+@pytest.mark.parametrize("name", ["hist_gbm", "random_forest", "extra_trees", "logistic", "svm",
+                                  "knn"])
 def test_missing_values_are_handled(tmp_path: Path, name: str) -> None:
     data, _ = _with_missing_values()
     result = BY_NAME[name].fit({}, data, ctx_for(tmp_path, max_epochs=2))

@@ -39,7 +39,7 @@ def test_tabular_spec_on_breast_cancer_and_on_the_same_data_as_csv(
     frame = bunch.frame.assign(diagnosis=bunch.target.map(dict(enumerate(bunch.target_names))))
     frame.drop(columns="target").to_csv(in_tmp / "cancer.csv", index=False)
 
-    trials = "7"
+    trials = "8"
     run("--trials", trials)
     run("--trials", trials, "--study", "tabular-csv", "--set", "dataset.name=csv",
         "--set", "dataset.path=cancer.csv", "--set", "dataset.target=diagnosis",
@@ -53,7 +53,7 @@ def test_tabular_spec_on_breast_cancer_and_on_the_same_data_as_csv(
     assert builtin["val_accuracy"].max() >= 0.95
     assert len(builtin) == int(trials)
     # The defaults first, cheapest trainer first (ridge: regression only, left out).
-    listed = ["hist_gbm", "random_forest", "logistic", "svm", "knn", "mlp"]
+    listed = ["hist_gbm", "random_forest", "extra_trees", "logistic", "svm", "knn", "mlp"]
     trainers = automl.plugin.host.get_plugin_host().collect().trainers
     cheapest_first = sorted(listed, key=lambda n: (trainers.get(n).cost, listed.index(n)))
     assert list(builtin["trainer"][:len(listed)]) == cheapest_first

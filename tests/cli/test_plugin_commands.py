@@ -60,8 +60,8 @@ def test_list_json_names_each_plugin_its_distribution_and_what_it_registers() ->
     sklearn = plugins["sklearn"]
     assert sklearn["distribution"] == "automl" and sklearn["version"] == automl.__version__
     assert sklearn["module"] == "automl_plugins.sklearn_models" and sklearn["status"] == "ok"
-    assert sklearn["provides"] == {"trainer": ["hist_gbm", "knn", "logistic", "random_forest",
-                                               "ridge", "svm"]}
+    assert sklearn["provides"] == {"trainer": ["extra_trees", "hist_gbm", "knn", "logistic",
+                                               "random_forest", "ridge", "svm"]}
     assert plugins["data_files"]["provides"] == {"dataset": ["csv", "image_folder", "npz",
                                                              "parquet", "saved"]}
     trainers = {t["name"]: t for t in data["trainers"]}
@@ -76,8 +76,8 @@ def test_list_json_names_each_plugin_its_distribution_and_what_it_registers() ->
 def test_list_table() -> None:
     result = invoke("plugins", "list")
     assert result.exit_code == 0, result.output
-    for text in ("automl plugins", "sklearn", "automl 0.1.0", "trainers: hist_gbm", "hist_gbm",
-                 "image_folder", "scikit-learn histogram gradient boosting"):
+    for text in ("automl plugins", "sklearn", "automl 0.1.0", "trainers: extra_trees, hist_gbm",
+                 "hist_gbm", "image_folder", "scikit-learn histogram gradient boosting"):
         assert text in result.output
 
 
@@ -116,7 +116,7 @@ from automl_plugins.sklearn_models import TRAINERS
 
 @automl.hookimpl
 def register_trainers(register):
-    register(TRAINERS[1])  # hist_gbm, a second time
+    register(next(t for t in TRAINERS if t.name == "hist_gbm"))  # a second time
 '''
 RAISES = '''
 import automl

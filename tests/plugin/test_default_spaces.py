@@ -35,7 +35,8 @@ from automl.spec.space_parser import parse_space
 from automl_plugins import cnn, mlp, sklearn_models
 from automl_plugins.mlp import build_mlp
 
-BUILT_IN = ("random_forest", "hist_gbm", "logistic", "ridge", "svm", "knn", "mlp", "cnn")
+BUILT_IN = ("random_forest", "extra_trees", "hist_gbm", "logistic", "ridge", "svm", "knn", "mlp",
+            "cnn")
 HOST = plugin_host(sklearn_models, mlp, cnn)
 TRAINERS = {name: HOST.trainers.get(name) for name in BUILT_IN}
 CASES = [(name, task) for name, t in TRAINERS.items() for task in t.tasks]
@@ -43,7 +44,8 @@ IDS = [f"{name}-{task}" for name, task in CASES]
 IMAGES = (1, 8, 8)  # the cnn needs image-shaped samples
 # Outside the spaces, to keep the tests fast: fewer trees (the forest grows per epoch and
 # early stopping picks the size, so n_estimators is not searched).
-QUICK: dict[str, dict[str, Any]] = {"random_forest": {"n_estimators": 20}}
+QUICK: dict[str, dict[str, Any]] = {"random_forest": {"n_estimators": 20},
+                                    "extra_trees": {"n_estimators": 20}}
 
 
 @pytest.fixture(autouse=True)
