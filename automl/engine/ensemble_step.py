@@ -12,11 +12,19 @@ With cross-validation (``split.folds``) every fold model trained on most of the 
 split, so the selection sees each candidate's out-of-fold predictions of train + val
 instead (kept by the worker beside the checkpoint, as auto-sklearn and AutoGluon select on
 theirs); the members predict with their kept (last-fold) models.
+
+With a refit (``report.refit``, always with folds) the selected members are trained again
+on train + validation for their best epoch counts, and the ensemble keeps the selection's
+weights but predicts, and is scored on test, with the refit models (AutoGluon's
+``refit_full``): the search's models saw a third less data, and with folds only the last
+fold's. The validation score stays the selection's. A member whose refit fails keeps its
+search model. Measured on ``bench/vs_flaml.py``'s datasets: see the README.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +50,14 @@ ENSEMBLE_DIR = "ensemble"
 
 
 def build_ensemble(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: PluginHost,
-                   splits: DataSplits, report_dir: Path, write_member: Any
+                   splits: DataSplits, report_dir: Path, write_member: Any,
+                   refit: Callable[[list[int]], dict[int, Path]] | None = None
                    ) -> dict[str, Any] | None:
     """Select, score and save the ensemble; store its record in the study
     (:data:`automl.engine.keys.ENSEMBLE`) and return it (``None``, with the reason logged,
-    where there is nothing to ensemble). ``write_member(folder, trial)`` writes a trial's
-    model bundle."""
+    where there is nothing to ensemble). ``write_member(folder, trial, checkpoint)`` writes a
+    trial's model bundle (``checkpoint``: ``None`` for the trial's kept one); ``refit(trials)``
+    trains the members again on train + val and returns their checkpoints by trial."""
     start = time.perf_counter()
     objective = spec.objectives[0]
     task = splits.info.task
@@ -84,11 +94,13 @@ def build_ensemble(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: P
     val_metrics = {f"val_{k}": v for k, v in ensemble_score(y_val, mix(val_out), task).items()}
     if objective.metric not in val_metrics:  # val_loss: the loss the selection used
         val_metrics[objective.metric] = val_metrics[f"val_{metric}"]
+    refitted = _refit_members(study, refit, members, numbers, test_out, spec, host, splits)
     test_metrics: dict[str, float] = {}
     if splits.test is not None and test_out:
         test_metrics = {f"test_{k}": v for k, v in
                         ensemble_score(np.asarray(splits.test.y), mix(test_out), task).items()}
-    record = {"members": [{"trial": n, "weight": round(w, 6)} for n, w in members],
+    record = {"members": [{"trial": n, "weight": round(w, 6), "refit": n in refitted}
+                          for n, w in members],
               "size": spec.ensemble.size, "candidates": len(numbers),
               "metric": metric, "value": val_metrics[objective.metric],
               "val": val_metrics, "test": test_metrics, "trace": list(selection.trace),
@@ -97,11 +109,41 @@ def build_ensemble(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: P
     from automl.models.ensemble import write_ensemble
 
     write_ensemble(report_dir / ENSEMBLE_DIR, study=study.study_name, members=members,
-                   metrics={**val_metrics, **test_metrics}, write_member=write_member)
+                   metrics={**val_metrics, **test_metrics},
+                   write_member=lambda folder, n: write_member(folder, n, refitted.get(n)))
     logger.info("ensemble of %d trials (%s) from %d: %s %.4g",
                 len(members), ", ".join(f"#{n} x{w:.2f}" for n, w in members), len(numbers),
                 objective.metric, record["value"])
     return record
+
+
+def _refit_members(study: optuna.Study, refit: Callable[[list[int]], dict[int, Path]] | None,
+                   members: list[tuple[int, float]], numbers: list[int],
+                   test_out: list[np.ndarray], spec: Spec, host: PluginHost,
+                   splits: DataSplits) -> dict[int, Path]:
+    """Refit the members (``refit``) and put each refit model's test predictions in
+    ``test_out`` in place of its search model's; returns the refit checkpoints by trial."""
+    if refit is None:
+        return {}
+    refitted = refit([n for n, _ in members])
+    if not refitted or splits.test is None or not test_out:
+        return refitted
+    runner = TrialRunner(spec, host, splits, "cpu")
+    trials = study.get_trials(deepcopy=False)
+    kept: dict[int, Path] = {}
+    for number, checkpoint in refitted.items():
+        params = trials[number].user_attrs.get(TRIAL_RESULT, {}).get("params", {})
+        trainer, own = runner.trainer_for(params)
+        try:
+            predict = trainer.predict  # type: ignore[attr-defined]
+            out = np.asarray(predict(own, checkpoint, splits.test.x, splits.info), np.float64)
+        except Exception as exc:  # noqa: BLE001 - that member keeps its search model
+            logger.warning("ensemble: the refit of trial %d cannot predict (%s: %s); its "
+                           "search model stays", number, type(exc).__name__, exc)
+            continue
+        test_out[numbers.index(number)] = out
+        kept[number] = checkpoint
+    return kept
 
 
 def _candidates(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: PluginHost,

@@ -12,6 +12,10 @@ Run once when a search ends, never during it (:class:`Finisher`):
   (``refit_test_*``). It answers "what does this config give with all the data I may
   train on", which the search's own models, trained on less, cannot.
 - **best/**: the best trial's weights, params and metrics (test and refit included).
+- **Ensemble** (``ensemble:``): selected on the search's own models; with a refit, each
+  member is trained again on train + validation too (``refit/trial_<N>/``) and the ensemble
+  predicts, and is scored on test, with those (AutoGluon's ``refit_full``); see
+  :mod:`automl.engine.ensemble_step`.
 
 The work runs where the data and the device are (an idle worker; this process only when
 there is none) while the controller alone writes the study. The test split is a
@@ -66,8 +70,8 @@ from automl.plugin.trainer import Decision
 from automl.reports import artifacts, top_numbers, write_reports
 from automl.spec import Spec
 
-__all__ = ["Candidate", "Finisher", "pending_test_evaluations", "plan_refit",
-           "record_refit", "refit_dir", "refit_epochs", "store_test_metrics",
+__all__ = ["Candidate", "Finisher", "member_refit_dir", "pending_test_evaluations",
+           "plan_refit", "record_refit", "refit_dir", "refit_epochs", "store_test_metrics",
            "write_trial_bundle"]
 
 logger = get_logger(__name__)
@@ -112,6 +116,11 @@ def refit_dir(report_dir: Path) -> Path:
     """Where the refit model goes: ``<report_dir>/refit/`` (``model.pt``, ``params.yaml``,
     ``metrics.json``), beside ``best/``."""
     return report_dir / "refit"
+
+
+def member_refit_dir(report_dir: Path, number: int) -> Path:
+    """Where an ensemble member's refit model goes: ``refit/trial_<N>/``."""
+    return refit_dir(report_dir) / f"trial_{number}"
 
 
 def refit_epochs(result: Mapping[str, Any]) -> int:
@@ -200,7 +209,10 @@ class Finisher:
             from automl.engine.ensemble_step import build_ensemble
 
             build_ensemble(study, frame, self.spec, self.host, self.splits, self.report_dir,
-                           lambda folder, number: self.write_trial(study, number, folder))
+                           lambda folder, number, checkpoint=None: self.write_trial(
+                               study, number, folder, checkpoint),
+                           refit=(lambda numbers: self.refit_members(study, numbers, pool))
+                           if refit else None)
         record = {**(run or {}), "stop_reason": reason.value, "finished_at": time.time()}
         if "cpu_start" in record:  # this process's CPU time (the workers are others)
             record["controller_cpu_s"] = round(time.process_time() - record.pop("cpu_start"), 3)
@@ -251,6 +263,41 @@ class Finisher:
                     logger.debug("%s", event.trace.rstrip())
                 return
             record_refit(study, self.report_dir, plan, result)
+
+    def refit_members(self, study: optuna.Study, numbers: list[int], pool: Pool | None
+                      ) -> dict[int, Path]:
+        """Train each of ``numbers`` (an ensemble's members) again on train + validation
+        for its best epoch count, as :meth:`refit` does for the best trial (whose refit is
+        reused); returns the checkpoint of each that succeeded, by trial number."""
+        import shutil
+
+        # an earlier run's members that are members no more
+        wanted = {member_refit_dir(self.report_dir, n).name for n in numbers}
+        for old in refit_dir(self.report_dir).glob("trial_*"):
+            if old.name not in wanted:
+                shutil.rmtree(old, ignore_errors=True)
+        done: dict[int, Path] = {}
+        best = study.user_attrs.get(REFIT) or {}
+        trials = study.get_trials(deepcopy=False)
+        tasks: list[Task] = []
+        for number in numbers:
+            kept = Path(best.get("checkpoint") or refit_dir(self.report_dir) / "model.pt")
+            if best.get("trial") == number and kept.is_file():
+                done[number] = kept
+                continue
+            result = trials[number].user_attrs.get(TRIAL_RESULT, {})
+            plan = RefitPlan(number, dict(result.get("params", {})), refit_epochs(result))
+            tasks.append(RefitTask(plan, seed=self.trial_seed(number),
+                                   out_dir=str(member_refit_dir(self.report_dir, number))))
+        for event in self._run(tasks, pool, resolve_device(self.spec.execution.device)):
+            if isinstance(event, RefitDone) and event.result is not None and not event.error:
+                done[event.number] = Path(event.result.checkpoint)
+            else:
+                error = event.reason if isinstance(event, WorkerDied) else \
+                    getattr(event, "error", None)
+                logger.warning("refit of ensemble member %d failed (its kept model stays "
+                               "in the ensemble): %s", event.number, error)
+        return done
 
     def _run(self, tasks: list[Task], pool: Pool | None, device: str) -> list[Event]:
         """Run ``tasks`` on the pool's idle workers (in this process on ``device`` when

@@ -312,3 +312,45 @@ def test_a_metric_of_the_other_task_is_a_spec_error_before_any_trial(
         Controller(spec)
     assert caught.value.path == path
     assert not (in_tmp / "reports").exists()  # nothing created by a command that failed
+
+
+@pytest.mark.slow
+def test_with_a_refit_the_ensemble_members_are_trained_again_on_train_and_val(
+        in_tmp: Path) -> None:
+    from automl.reports.artifacts import checkpoint_path
+    from tests.engine.test_folds import run_splits
+
+    spec = {"study": "ens-refit", "trainer": ["knn", "logistic"],
+            "dataset": {"name": "breast_cancer"},
+            "objective": {"metric": "val_log_loss", "direction": "minimize"},
+            "budget": {"trials": 8, "max_epochs": 1}, "sampler": {"name": "random", "seed": 0},
+            "pruner": {"name": "none"}, "ensemble": {"size": 10, "from_top": 8},
+            "execution": {"workers": 0}, "report": {"top_k": 2, "refit": True}}
+    plain = automl.search({**spec, "study": "ens-plain", "report": {"top_k": 2}}, progress=False)
+    plain_record = plain.study.user_attrs["automl_ensemble"]
+    assert not any(m["refit"] for m in plain_record["members"])
+    assert not (in_tmp / "reports" / "ens-plain" / "refit").exists()
+    run = automl.search(spec, progress=False)
+    record = run.study.user_attrs["automl_ensemble"]
+    best_refit = run.study.user_attrs["automl_refit"]
+    members = {m["trial"]: m["weight"] for m in record["members"]}
+    assert len(members) >= 2 and all(m["refit"] for m in record["members"])
+    report = in_tmp / "reports" / "ens-refit"
+    for number in members:
+        # the best trial's refit is reused; the others get their own, on train + val
+        refit = Path(best_refit["checkpoint"]) if number == best_refit["trial"] else \
+            report / "refit" / f"trial_{number}" / "model.pt"
+        bundled = next((report / "ensemble" / f"trial_{number}").glob("model.*"))  # the copy
+        assert bundled.read_bytes() == refit.read_bytes() != \
+            checkpoint_path(report, number).read_bytes()
+    # The stored test score is the refit members' mixture's, which the bundle predicts.
+    model = automl.load(report / "ensemble")
+    splits = run_splits(spec)
+    proba = model.predict_proba(splits.test.x)
+    mixed = sum(w * m.predict_proba(splits.test.x) for m, w in model.members)
+    np.testing.assert_allclose(proba, mixed, atol=1e-12)
+    accuracy = float(np.mean(np.argmax(proba, axis=1) == np.asarray(splits.test.y)))
+    assert record["test"]["test_accuracy"] == pytest.approx(accuracy, abs=1e-12)
+    # Same trials, same selection: only the members' models (and the test score) differ.
+    assert record["members"] == [{**m, "refit": True} for m in plain_record["members"]]
+    assert record["val"] == plain_record["val"]
