@@ -333,19 +333,17 @@ def _configured(est: BaseEstimator, params: dict[str, Any]) -> BaseEstimator:
     return est.set_params(**params) if params else est
 
 
-def _random_forest(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
-    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+def _forest(kind: str) -> Any:
+    """The estimator factory of a forest of ``sklearn.ensemble``: ``kind`` ``RandomForest``
+    or ``ExtraTrees``, with ``Classifier`` or ``Regressor`` after it by task."""
+    def make(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
+        import sklearn.ensemble
 
-    # n_jobs=1: the engine gives each trial worker its share of the cores.
-    cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
-    return _configured(cls(random_state=seed, n_jobs=1, warm_start=True), params)
-
-
-def _extra_trees(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
-    from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
-
-    cls = ExtraTreesClassifier if task == "classification" else ExtraTreesRegressor
-    return _configured(cls(random_state=seed, n_jobs=1, warm_start=True), params)
+        cls = getattr(sklearn.ensemble,
+                      kind + ("Classifier" if task == "classification" else "Regressor"))
+        # n_jobs=1: the engine gives each trial worker its share of the cores.
+        return _configured(cls(random_state=seed, n_jobs=1, warm_start=True), params)
+    return make
 
 
 def _hist_gbm(task: Task, params: dict[str, Any], seed: int) -> BaseEstimator:
@@ -495,6 +493,9 @@ _KNN_SPACE: dict[str, Any] = {"n_neighbors": _log("int", 1, 50),
                               "p": [1, 2]}  # Manhattan, Euclidean
 _KNN_CONFIG: dict[str, Any] = {"n_neighbors": 5, "weights": "uniform", "p": 2}
 
+# Both forests grow 10 trees an epoch up to scikit-learn's 100; early stopping cuts them.
+_FOREST_GROWTH = Growth("n_estimators", "trees_per_epoch", chunk=10, total=100, truncate=True)
+
 # Costs: the wall time of a trial at the default configuration relative to the linear
 # model (logistic or ridge), one core, max_epochs 30, rounded from the geometric mean over
 # digits, breast_cancer, diabetes and a synthetic 20,000 x 20 table of each task:
@@ -504,19 +505,17 @@ _KNN_CONFIG: dict[str, Any] = {"n_neighbors": 5, "weights": "uniform", "p": 2}
 #   of random_forest's time, geometric mean 0.49 (100 trees on digits, breast_cancer,
 #   diabetes and make_classification 20,000 x 20) (5).
 TRAINERS = [
-    SklearnTrainer("random_forest", _random_forest, tasks=BOTH,
+    SklearnTrainer("random_forest", _forest("RandomForest"), tasks=BOTH,
                    description="scikit-learn random forest; trees added per epoch",
-                   growth=Growth("n_estimators", "trees_per_epoch", chunk=10, total=100,
-                                 truncate=True),
-                   space=_random_forest_space, config=_random_forest_config, cost=10.0),
+                   growth=_FOREST_GROWTH, space=_random_forest_space,
+                   config=_random_forest_config, cost=10.0),
     # FLAML's and auto-sklearn's extra_trees: split thresholds drawn at random, so a tree
     # costs a fraction of a forest's and the ensemble is smoother where classes overlap
     # (FLAML's pick on bench/vs_flaml.py's synth_clf, where random_forest trailed it).
-    SklearnTrainer("extra_trees", _extra_trees, tasks=BOTH,
+    SklearnTrainer("extra_trees", _forest("ExtraTrees"), tasks=BOTH,
                    description="scikit-learn extremely randomized trees; trees added per epoch",
-                   growth=Growth("n_estimators", "trees_per_epoch", chunk=10, total=100,
-                                 truncate=True),
-                   space=_random_forest_space, config=_extra_trees_config, cost=5.0),
+                   growth=_FOREST_GROWTH, space=_random_forest_space,
+                   config=_extra_trees_config, cost=5.0),
     SklearnTrainer("hist_gbm", _hist_gbm, tasks=BOTH,
                    description="scikit-learn histogram gradient boosting; iterations per epoch",
                    growth=Growth("max_iter", "iterations_per_epoch", chunk=10, total=None,

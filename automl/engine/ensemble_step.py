@@ -66,7 +66,8 @@ def build_ensemble(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: P
         logger.warning("no ensemble: the objective %s is not a metric of the predictions",
                        objective.metric)
         return None
-    numbers, val_out, test_out = _candidates(study, frame, spec, host, splits, report_dir)
+    runner = TrialRunner(spec, host, splits, "cpu")  # the trials' trainers, to predict
+    numbers, val_out, test_out = _candidates(study, frame, spec, runner, splits, report_dir)
     if len(numbers) < 2:
         logger.info("no ensemble: %d trial(s) with kept weights to choose from", len(numbers))
         return None
@@ -94,7 +95,7 @@ def build_ensemble(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: P
     val_metrics = {f"val_{k}": v for k, v in ensemble_score(y_val, mix(val_out), task).items()}
     if objective.metric not in val_metrics:  # val_loss: the loss the selection used
         val_metrics[objective.metric] = val_metrics[f"val_{metric}"]
-    refitted = _refit_members(study, refit, members, numbers, test_out, spec, host, splits)
+    refitted = _refit_members(study, refit, members, numbers, test_out, runner, splits)
     test_metrics: dict[str, float] = {}
     if splits.test is not None and test_out:
         test_metrics = {f"test_{k}": v for k, v in
@@ -119,7 +120,7 @@ def build_ensemble(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: P
 
 def _refit_members(study: optuna.Study, refit: Callable[[list[int]], dict[int, Path]] | None,
                    members: list[tuple[int, float]], numbers: list[int],
-                   test_out: list[np.ndarray], spec: Spec, host: PluginHost,
+                   test_out: list[np.ndarray], runner: TrialRunner,
                    splits: DataSplits) -> dict[int, Path]:
     """Refit the members (``refit``) and put each refit model's test predictions in
     ``test_out`` in place of its search model's; returns the refit checkpoints by trial."""
@@ -128,7 +129,6 @@ def _refit_members(study: optuna.Study, refit: Callable[[list[int]], dict[int, P
     refitted = refit([n for n, _ in members])
     if not refitted or splits.test is None or not test_out:
         return refitted
-    runner = TrialRunner(spec, host, splits, "cpu")
     trials = study.get_trials(deepcopy=False)
     kept: dict[int, Path] = {}
     for number, checkpoint in refitted.items():
@@ -146,12 +146,11 @@ def _refit_members(study: optuna.Study, refit: Callable[[list[int]], dict[int, P
     return kept
 
 
-def _candidates(study: optuna.Study, frame: pd.DataFrame, spec: Spec, host: PluginHost,
+def _candidates(study: optuna.Study, frame: pd.DataFrame, spec: Spec, runner: TrialRunner,
                 splits: DataSplits, report_dir: Path
                 ) -> tuple[list[int], list[np.ndarray], list[np.ndarray]]:
     """The best trials' numbers with their validation and test outputs, best first; a
     trial without kept weights, or whose trainer cannot predict, is skipped."""
-    runner = TrialRunner(spec, host, splits, "cpu")
     trials = study.get_trials(deepcopy=False)
     numbers, val_out, test_out = [], [], []
     folds = bool(fold_count(spec, splits))

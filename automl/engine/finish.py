@@ -136,9 +136,25 @@ def plan_refit(study: optuna.Study, top: list[int]) -> RefitPlan | None:
     done = study.user_attrs.get(REFIT)
     if done and done.get("trial") == top[0]:
         return None
-    trial = study.get_trials(deepcopy=False)[top[0]]  # a trial's number is its index
+    return _plan_of(study, top[0])
+
+
+def _plan_of(study: optuna.Study, number: int) -> RefitPlan:
+    """The refit plan of trial ``number``: its params, for its best epoch count."""
+    trial = study.get_trials(deepcopy=False)[number]  # a trial's number is its index
     result = trial.user_attrs.get(TRIAL_RESULT, {})
-    return RefitPlan(top[0], dict(result.get("params", {})), refit_epochs(result))
+    return RefitPlan(number, dict(result.get("params", {})), refit_epochs(result))
+
+
+def _refit_outcome(event: Event) -> tuple[RefitResult | None, str | None]:
+    """What a refit task ended with: its result, or the error (a failed fit or a dead
+    worker)."""
+    if isinstance(event, RefitDone) and event.result is not None and not event.error:
+        return event.result, None
+    if isinstance(event, RefitDone) and event.trace:
+        logger.debug("%s", event.trace.rstrip())
+    return None, event.reason if isinstance(event, WorkerDied) else \
+        getattr(event, "error", None) or "no result"
 
 
 def record_refit(study: optuna.Study, report_dir: Path, plan: RefitPlan,
@@ -254,13 +270,9 @@ class Finisher:
                          out_dir=str(refit_dir(self.report_dir)))
         device = resolve_device(self.spec.execution.device)
         for event in self._run([task], pool, device):
-            error = event.reason if isinstance(event, WorkerDied) else \
-                event.error if isinstance(event, RefitDone) else None
-            result = event.result if isinstance(event, RefitDone) else None
-            if error or result is None:
+            result, error = _refit_outcome(event)
+            if result is None:
                 logger.warning("refit of trial %d failed: %s", plan.number, error)
-                if isinstance(event, RefitDone) and event.trace:
-                    logger.debug("%s", event.trace.rstrip())
                 return
             record_refit(study, self.report_dir, plan, result)
 
@@ -278,25 +290,21 @@ class Finisher:
                 shutil.rmtree(old, ignore_errors=True)
         done: dict[int, Path] = {}
         best = study.user_attrs.get(REFIT) or {}
-        trials = study.get_trials(deepcopy=False)
+        best_model = Path(best.get("checkpoint") or refit_dir(self.report_dir) / "model.pt")
         tasks: list[Task] = []
         for number in numbers:
-            kept = Path(best.get("checkpoint") or refit_dir(self.report_dir) / "model.pt")
-            if best.get("trial") == number and kept.is_file():
-                done[number] = kept
+            if best.get("trial") == number and best_model.is_file():
+                done[number] = best_model
                 continue
-            result = trials[number].user_attrs.get(TRIAL_RESULT, {})
-            plan = RefitPlan(number, dict(result.get("params", {})), refit_epochs(result))
-            tasks.append(RefitTask(plan, seed=self.trial_seed(number),
+            tasks.append(RefitTask(_plan_of(study, number), seed=self.trial_seed(number),
                                    out_dir=str(member_refit_dir(self.report_dir, number))))
         for event in self._run(tasks, pool, resolve_device(self.spec.execution.device)):
-            if isinstance(event, RefitDone) and event.result is not None and not event.error:
-                done[event.number] = Path(event.result.checkpoint)
-            else:
-                error = event.reason if isinstance(event, WorkerDied) else \
-                    getattr(event, "error", None)
+            result, error = _refit_outcome(event)
+            if result is None:
                 logger.warning("refit of ensemble member %d failed (its kept model stays "
                                "in the ensemble): %s", event.number, error)
+            else:
+                done[event.number] = Path(result.checkpoint)
         return done
 
     def _run(self, tasks: list[Task], pool: Pool | None, device: str) -> list[Event]:

@@ -249,9 +249,9 @@ def _check_sqlite(url: str, database: str | None, *, create: bool,
     """Refuse an SQLite file that cannot hold a study before SQLAlchemy opens it (which
     would create a missing file, or write Optuna's tables into someone else's database).
     Returns the folder this call created (to remove it again if opening fails)."""
-    if not database or database == ":memory:" or database.startswith("file:"):
+    path = _sqlite_file(database)
+    if path is None:
         return None
-    path = Path(database)
     shown = _redact(url)
     if path.is_dir():
         raise UsageError(f"--storage {shown}: {path} is a folder, not an SQLite file")
@@ -328,12 +328,18 @@ def check_sqlite_file(path: Path, shown: str, *, create: bool = False) -> None:
                            "or its creation was cut short (run `automl search` on it)")
 
 
+def _sqlite_file(database: str | None) -> Path | None:
+    """The file an SQLite URL's database names (``None``: in memory, or a ``file:`` URI,
+    which SQLite resolves itself)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def _is_new_sqlite(database: str | None) -> bool:
     """Whether ``database`` names an SQLite file still to be created (missing or empty)."""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return False
-    path = Path(database)
-    return not path.exists() or path.stat().st_size == 0
+    path = _sqlite_file(database)
+    return path is not None and (not path.exists() or path.stat().st_size == 0)
 
 
 def _create_sqlite_whole(path: Path, engine_kwargs: dict[str, Any]) -> None:
