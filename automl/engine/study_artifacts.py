@@ -123,7 +123,9 @@ class ArtifactUploads:
     def best_model(self, study: optuna.Study, number: int, best_dir: Path) -> None:
         """Save the files of the best trial's model bundle (trial ``number``) as study
         artifacts named ``best_trial_<number>_<file>``; a run that ends with the same best
-        trial as the last one saves nothing again."""
+        trial as the last one saves nothing again. Processes sharing a study (PostgreSQL
+        workers) share its report folder: one may replace ``best/`` while another reads
+        it, so a file gone meanwhile is skipped (the replacing process saves its own)."""
         if not best_dir.is_dir() or self._off:
             return
         try:
@@ -136,7 +138,11 @@ class ArtifactUploads:
                 if name in have:
                     continue
                 copy = Path(tmp) / name
-                copy.write_bytes(path.read_bytes())
+                try:
+                    copy.write_bytes(path.read_bytes())
+                except FileNotFoundError:
+                    logger.debug("best/%s was replaced while it was saved; skipped", path.name)
+                    continue
                 self._upload(study, copy, "application/octet-stream")
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
 
 from automl.engine.controller import search
@@ -96,3 +97,23 @@ def test_several_objectives_are_named_and_keep_their_curves_as_artifacts(
         assert t.intermediate_values == {}
         assert [m.filename for m in get_all_artifact_meta(t, storage=study._storage)] == \
             ["learning_curve.json"]
+
+
+def test_a_best_model_file_replaced_by_another_process_is_skipped(
+        write_spec: Callable[..., Path], host: PluginHost, in_tmp: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostgreSQL workers share the report folder: one may replace best/ while another
+    # saves it (seen as a FileNotFoundError crashing the worker at its very end).
+    real = Path.read_bytes
+
+    def gone(self: Path) -> bytes:
+        if self.name == "params.yaml" and self.parent.name == "best":
+            raise FileNotFoundError(2, "No such file or directory", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", gone)
+    study = _search(write_spec, host, CURVE_SPEC)
+    names = {m.filename for m in get_all_artifact_meta(study)}
+    best = study.best_trial.number
+    assert f"best_trial_{best}_params.yaml" not in names
+    assert f"best_trial_{best}_metrics.json" in names  # the others are still saved
